@@ -1,0 +1,292 @@
+"""Executor of the ``sql`` task type: bound parameters in, parquet out, secrets never shown."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import html
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from flytekit.core.context_manager import FlyteContextManager
+from flytekit.models import literals
+from flytekit.models.types import LiteralType
+
+from flytekitplugins.prebuilt.kit.config import ConfigError
+from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
+from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run, write_deck_file
+from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, SCHEMA_VERSION, TASK_TYPE, SQLConfig
+from flytekitplugins.prebuilt.sql.query import IDENTIFIER_MARK_RE, check_identifier
+
+RESULTS, ROWS_AFFECTED = "results", "rows_affected"
+DECK_SAMPLE_ROWS = 10
+
+
+class SQLExecutor(PrebuiltExecutor[SQLConfig]):
+    TASK_TYPE = TASK_TYPE
+    SCHEMA_VERSION = SCHEMA_VERSION
+    CONFIG = SQLConfig
+
+    def parse_extra(self, extra: dict[str, Any]) -> dict[str, Any]:
+        statements, parameters = extra.pop("statements", None), extra.pop("parameters", None)
+        identifiers = extra.pop("identifiers", [])
+        super().parse_extra(extra)  # anything left is unknown
+        if not statements or not all(isinstance(s, str) and s.strip() for s in statements):
+            raise ConfigError("custom.statements", "expected a non-empty list of SQL statements")
+        if not isinstance(parameters, dict) or not isinstance(identifiers, list):
+            raise ConfigError("custom.parameters", "expected a mapping of input name to kind")
+        return {"statements": list(statements), "parameters": parameters, "identifiers": identifiers}
+
+    def run(self, run: Run[SQLConfig]) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        params = {name: _parameter(name, kind, run.inputs.get(name)) for name, kind in run.extra["parameters"].items()}
+        with tempfile.TemporaryDirectory(prefix="prebuilt-sql-") as scratch:
+            url, connect_args = self.connection_url(run, scratch)
+            statements = [_with_identifiers(s, run.inputs, url) for s in run.extra["statements"]]
+            try:
+                if RESULTS in run.output_names:
+                    return self.query(run, url, connect_args, statements, params, scratch)
+                return self.execute(url, connect_args, statements, params)
+            except SQLAlchemyError as error:
+                raise _database_error(error) from None
+            except Exception as error:
+                if type(error).__module__.startswith("adbc_driver"):
+                    raise _database_error(error) from None
+                raise
+
+    # ----------------------------------------------------------- connection
+
+    def connection_url(self, run: Run[SQLConfig], scratch: str):
+        from sqlalchemy.engine import URL, make_url
+        from sqlalchemy.exc import ArgumentError
+
+        config = run.config
+        if config.sqlite_file:
+            url = URL.create("sqlite", database=_fetch_sqlite_file(config.sqlite_file, config.compressed, scratch))
+        else:
+            raw = run.secret("url_secret") if config.url_secret else config.url
+            try:
+                url = make_url(raw)
+            except ArgumentError:
+                raise UserError(f"{config.field_name('url_secret' if config.url_secret else 'url')}: not a SQLAlchemy URL") from None
+        if config.password_secret:
+            url = url.set(password=run.secret("password_secret"))
+        connect_args = dict(config.connect_args)
+        for key in config.secret_connect_args:
+            value = _resolve_connect_secret(run, key)
+            if key == "password":  # the DBAPI's password: set on the URL so every reader uses it
+                url = url.set(password=value)
+            else:
+                connect_args[key] = value
+        return url, connect_args
+
+    def reader(self, run: Run[SQLConfig], url, connect_args) -> str:
+        if run.config.reader != "auto":
+            if run.config.reader == "adbc" and url.get_backend_name() not in ADBC_DIALECTS:
+                raise UserError(f"{run.config.field_name('reader')}: ADBC reads {' and '.join(ADBC_DIALECTS)} only")
+            return run.config.reader
+        return "adbc" if url.get_backend_name() in ADBC_DIALECTS and not connect_args else "sqlalchemy"
+
+    # ----------------------------------------------------------- statements
+
+    def execute(self, url, connect_args, statements: list[str], params: dict[str, Any]) -> int:
+        """DDL/DML: every statement in one transaction, all rolled back if one fails."""
+        from flytekitplugins.prebuilt.executors.sql_readers import bound, sqlalchemy_connection
+
+        with contextlib.ExitStack() as stack:
+            with _connecting(url):
+                connection = stack.enter_context(sqlalchemy_connection(url, connect_args))
+            total = 0
+            with connection.begin():
+                for statement in statements:
+                    result = connection.execute(*bound(statement, params))
+                    total += max(result.rowcount or 0, 0)
+            return total
+
+    def query(self, run: Run[SQLConfig], url, connect_args, statements, params, scratch: str) -> literals.LiteralMap:
+        """Stream the last statement's rows into parquet files under the raw output prefix."""
+        import pyarrow as pa
+
+        from flytekitplugins.prebuilt.executors import sql_readers
+        from flytekitplugins.prebuilt.executors.parquet_sink import ParquetDirectorySink, prefetch
+
+        config = run.config
+        reader = self.reader(run, url, connect_args)
+        local_dir = os.path.join(scratch, "results")
+        os.makedirs(local_dir)
+        with contextlib.ExitStack() as stack:
+            with _connecting(url):
+                if reader == "adbc":
+                    connection = stack.enter_context(sql_readers.adbc_connection(url))
+                    batches = sql_readers.adbc_batches(connection, url, statements, params, config.batch_rows)
+                else:
+                    connection = stack.enter_context(sql_readers.sqlalchemy_connection(url, connect_args))
+                    stack.enter_context(connection.begin())  # commits when the block ends without error
+                    batches = sql_readers.sqlalchemy_batches(connection, statements, params, config.batch_rows)
+            sink, sample = None, None
+            for batch in prefetch(_limit(batches, config.max_rows)):
+                if sink is None:
+                    sink = ParquetDirectorySink(local_dir, batch.schema, config.batch_rows, config.rows_per_file)
+                    sample = batch.slice(0, DECK_SAMPLE_ROWS)
+                elif batch.schema != sink.schema:
+                    batch = _conform(batch, sink.schema, sink.rows)
+                sink.write(batch)
+            if sink is None:  # the driver yielded no batch at all
+                sink = ParquetDirectorySink(local_dir, pa.schema([]), config.batch_rows, config.rows_per_file)
+            sink.close()
+            if reader == "adbc":
+                connection.commit()
+        ctx = FlyteContextManager.current_context()
+        remote_dir = ctx.file_access.get_random_remote_directory()
+        ctx.file_access.put_data(local_dir, remote_dir, is_multipart=True)
+        _publish_deck(sink, sample, len(sink.files))
+        output_type = run.template.interface.outputs[RESULTS].type
+        return literals.LiteralMap({RESULTS: _dataset_literal(remote_dir, output_type)})
+
+
+# --------------------------------------------------------------- helpers
+
+
+def _parameter(name: str, kind: str, value: Any) -> Any:
+    """Restore the Python type the author declared (Flyte's literals do not tell a date from a datetime)."""
+    if value is None:
+        return None
+    if kind == "date" and isinstance(value, datetime.datetime):
+        return value.date()
+    if kind == "datetime" and isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        return value.astimezone(datetime.timezone.utc).replace(tzinfo=None)  # Flyte datetimes are UTC
+    if kind.startswith("list["):
+        return [_parameter(name, kind[5:-1], v) for v in value]
+    return value
+
+
+def _with_identifiers(statement: str, inputs: dict[str, Any], url) -> str:
+    """Substitute ``{{ .inputs.x | identifier }}`` marks with checked identifiers quoted by the dialect."""
+    if not IDENTIFIER_MARK_RE.search(statement):
+        return statement
+    preparer = url.get_dialect()().identifier_preparer
+
+    def quoted(match) -> str:
+        name = match.group(1)
+        try:
+            value = check_identifier(name, inputs.get(name))
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        return ".".join(preparer.quote_identifier(part) for part in value.split("."))
+
+    return IDENTIFIER_MARK_RE.sub(quoted, statement)
+
+
+def _resolve_connect_secret(run: Run[SQLConfig], key: str) -> str:
+    from flytekitplugins.prebuilt.kit.secrets import resolve_secret
+
+    field = run.config.field_name(f"secret_connect_args.{key}")
+    return resolve_secret(run.config.secret_connect_args[key], field, run.scrubber)
+
+
+class _connecting:
+    """Failures while connecting are transient (the server may be back on retry), except bad credentials."""
+
+    def __init__(self, url):
+        self.where = url.render_as_string(hide_password=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if error is None or isinstance(error, (UserError, TransientError)):
+            return False
+        message = f"cannot connect to {self.where}: {error}"
+        if "authentication" in str(error).lower() or "password" in str(error).lower():
+            raise UserError(message) from None
+        if self.where.startswith("sqlite"):
+            raise UserError(message) from None
+        raise TransientError(message) from None
+
+
+def _database_error(error: Exception) -> UserError:
+    """A statement the database refused: the task's SQL or inputs are wrong."""
+    detail = getattr(error, "orig", None) or error
+    return UserError(f"the database rejected the query: {type(detail).__name__}: {str(detail).strip()}")
+
+
+def _limit(batches, max_rows: int):
+    if not max_rows:
+        yield from batches
+        return
+    left = max_rows
+    for batch in batches:
+        if batch.num_rows >= left:
+            yield batch.slice(0, left)
+            return
+        left -= batch.num_rows
+        yield batch
+
+
+def _conform(batch, schema, rows_before: int):
+    """Cast a later batch to the first batch's schema (SQLite columns may change type mid-way)."""
+    import pyarrow as pa
+
+    try:
+        return pa.RecordBatch.from_arrays([c.cast(f.type) for c, f in zip(batch.columns, schema)], schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        changed = [f"{f.name}: {f.type} -> {g.type}" for f, g in zip(schema, batch.schema) if f.type != g.type]
+        raise UserError(
+            f"column types changed after row {rows_before} ({', '.join(changed)}); every value of a column must "
+            f"have one type: CAST it in the query"
+        ) from None
+
+
+def _fetch_sqlite_file(uri: str, compressed: bool, scratch: str) -> str:
+    """Download a SQLite file through Flyte's data layer; unpack it safely when it is an archive."""
+    ctx = FlyteContextManager.current_context()
+    local = os.path.join(scratch, "download", os.path.basename(uri.rstrip("/")) or "database")
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    try:
+        ctx.file_access.get_data(uri, local)
+    except Exception as error:
+        raise TransientError(f"config.sqlite_file: cannot fetch {uri}: {error}") from None
+    if not compressed:
+        return local
+    unpacked = os.path.join(scratch, "unpacked")
+    try:
+        shutil.unpack_archive(local, unpacked, filter="data")
+    except TypeError:  # zip archives take no filter; zipfile itself refuses absolute and '..' paths
+        shutil.unpack_archive(local, unpacked)
+    except (shutil.ReadError, ValueError, OSError) as error:
+        raise UserError(f"config.sqlite_file: {uri} is not a readable archive: {error}") from None
+    files = [os.path.join(d, f) for d, _, names in os.walk(unpacked) for f in names]
+    if len(files) != 1:
+        raise UserError(f"config.sqlite_file: the archive {uri} must hold exactly one database file, it holds {len(files)}")
+    return files[0]
+
+
+def _dataset_literal(uri: str, output_type: LiteralType) -> literals.Literal:
+    if output_type.schema is not None:  # FlyteSchema outputs (upstream's default)
+        return literals.Literal(scalar=literals.Scalar(schema=literals.Schema(uri=uri, type=output_type.schema)))
+    metadata = literals.StructuredDatasetMetadata(structured_dataset_type=output_type.structured_dataset_type)
+    if metadata.structured_dataset_type is not None and not metadata.structured_dataset_type.format:
+        metadata.structured_dataset_type.format = "parquet"
+    return literals.Literal(scalar=literals.Scalar(structured_dataset=literals.StructuredDataset(uri=uri, metadata=metadata)))
+
+
+def _publish_deck(sink, sample, files: int) -> None:
+    """A Flyte Deck with the schema, the row count and the first rows."""
+    import flytekit
+
+    rows = "".join(f"<tr><td>{html.escape(f.name)}</td><td>{html.escape(str(f.type))}</td></tr>" for f in sink.schema)
+    body = (
+        f"<h3>Result: {sink.rows:,} rows in {files} parquet file(s)</h3>"
+        f"<h4>Schema</h4><table><tr><th>column</th><th>type</th></tr>{rows}</table>"
+    )
+    if sample is not None and sample.num_rows:
+        head = "".join(f"<th>{html.escape(n)}</th>" for n in sample.schema.names)
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>" for row in sample.to_pylist()
+        )
+        body += f"<h4>First {sample.num_rows} rows</h4><table><tr>{head}</tr>{cells}</table>"
+    flytekit.Deck("sql", body)
+    write_deck_file(f"<html><head><meta charset='utf-8'><title>sql</title></head><body>{body}</body></html>")

@@ -1,0 +1,44 @@
+"""Run a rendered container in Docker (Docker SDK), as the cluster would run the task's pod."""
+
+from __future__ import annotations
+
+
+class DockerUnavailable(RuntimeError):
+    pass
+
+
+def run_container(image: str, argv: list[str], env: dict[str, str], mounts: list[str], network: str, timeout: float) -> tuple[int, str]:
+    """Run ``argv`` in ``image`` with ``mounts`` bound at the same paths; return (exit code, logs)."""
+    try:
+        import docker
+        from docker.errors import DockerException, ImageNotFound
+    except ImportError:
+        raise DockerUnavailable("running in a container needs the docker package: pip install 'flytekitplugins-prebuilt[emulator]'") from None
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as e:
+        raise DockerUnavailable(f"no Docker engine answers ({e}); start one (scripts/ensure-docker.sh) or run without a container") from None
+    try:
+        client.images.get(image)
+    except ImageNotFound:
+        raise DockerUnavailable(f"image {image} is not present locally; build it with `make images` or pull it") from None
+    container = client.containers.run(
+        image,
+        command=argv,
+        entrypoint=[],
+        environment=env,
+        volumes={path: {"bind": path, "mode": "rw"} for path in mounts},
+        network_mode=network,
+        detach=True,
+    )
+    try:
+        try:
+            code = container.wait(timeout=timeout)["StatusCode"]
+        except Exception:
+            container.kill()
+            code = 124
+        logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+    finally:
+        container.remove(force=True)
+    return code, logs

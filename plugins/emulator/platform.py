@@ -1,0 +1,248 @@
+"""Run a task template as flytepropeller's container plugin does (flyte-facts §4).
+
+1. Lay out storage like the backend: ``<root>/metadata/propeller/<project>-<domain>-<exec>/<node>/data``.
+2. Write the *registered* TaskTemplate (``get_serializable``: keeps ``security_context`` and
+   ``task_type_version``) to ``task.pb`` when the args use ``{{.taskTemplatePath}}``, and the inputs
+   LiteralMap to ``inputs.pb``.
+3. Render command and args, inject the backend's environment and secrets (``_FSEC_<GROUP>_<KEY>``).
+4. Run it: ``pyflyte-execute`` in a subprocess, or the task's image in Docker with the storage root
+   mounted at the same path (host networking, so services on 127.0.0.1 are reachable).
+5. Read ``error.pb`` first, then ``outputs.pb`` (present when outputs are declared, at most 2 MB), a
+   non-zero exit is a failure; retry RECOVERABLE errors while retries remain, like the backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from flyteidl.core import errors_pb2, literals_pb2
+from flytekit.configuration import ImageConfig, SerializationSettings
+from flytekit.core.base_task import PythonTask
+from flytekit.core.context_manager import FlyteContextManager
+from flytekit.core.type_engine import TypeEngine
+from flytekit.core.utils import write_proto_to_file
+from flytekit.models import literals
+from flytekit.models.core.errors import ContainerError, ErrorDocument
+from flytekit.models.task import TaskTemplate
+from flytekit.tools.translator import get_serializable
+
+from flytekitplugins.prebuilt.emulator.rendering import Paths, render, uses_task_template
+
+MAX_OUTPUT_BYTES = 2 * 1024 * 1024  # storage.limits.maxDownloadMBs default
+
+
+class TaskFailed(Exception):
+    """The task failed the way Flyte would report it: ``kind`` RECOVERABLE/NON_RECOVERABLE, ``origin`` USER/SYSTEM."""
+
+    def __init__(self, code: str, message: str, kind: str, origin: str, attempts: int, logs: str = ""):
+        super().__init__(f"[{origin}/{kind}] {code}: {message}")
+        self.code, self.message, self.kind, self.origin = code, message, kind, origin
+        self.attempts, self.logs = attempts, logs
+
+    @property
+    def recoverable(self) -> bool:
+        return self.kind == "RECOVERABLE"
+
+
+@dataclass
+class EmulatedRun:
+    outputs: dict[str, Any]  # Python values (by the task's interface)
+    literals: literals.LiteralMap
+    output_prefix: str
+    attempts: int
+    logs: str
+    deck_path: Optional[str] = None
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Emulator:
+    """A local stand-in for a Flyte cluster's container plugin. ``root`` is the object store (a folder)."""
+
+    root: str
+    project: str = "flytesnacks"
+    domain: str = "development"
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, key) -> value
+    network: str = "host"
+    timeout: float = 600
+
+    def template(self, task: PythonTask, version: str = "emulated") -> TaskTemplate:
+        """The template as registration would send it to Flyte Admin."""
+        settings = SerializationSettings(
+            project=self.project, domain=self.domain, version=version, image_config=ImageConfig.auto_default_image()
+        )
+        return get_serializable(OrderedDict(), settings, task).template
+
+    def run(
+        self,
+        task: PythonTask | TaskTemplate,
+        inputs: Optional[dict[str, Any]] = None,
+        *,
+        image: Optional[str] = None,
+        in_container: bool = False,
+        retries: Optional[int] = None,
+        python_types: Optional[dict[str, type]] = None,
+    ) -> EmulatedRun:
+        """Run ``task`` with Python ``inputs``; return its outputs or raise ``TaskFailed``.
+
+        ``in_container`` runs the template's image (or ``image``) in Docker, else a subprocess.
+        """
+        template = task if isinstance(task, TaskTemplate) else self.template(task)
+        interface = task.python_interface if isinstance(task, PythonTask) else None
+        input_types = interface.inputs if interface else TypeEngine.guess_python_types(template.interface.inputs)
+        output_types = python_types or (interface.outputs if interface else TypeEngine.guess_python_types(template.interface.outputs))
+        retries = template.metadata.retries.retries if retries is None else retries
+        execution = f"emu{uuid.uuid4().hex[:12]}"
+        data_dir = os.path.join(self.root, "metadata", "propeller", f"{self.project}-{self.domain}-{execution}", "n0", "data")
+        os.makedirs(data_dir)
+        ctx = FlyteContextManager.current_context()
+        input_map = TypeEngine.dict_to_literal_map(ctx, inputs or {}, input_types)
+        write_proto_to_file(input_map.to_flyte_idl(), os.path.join(data_dir, "inputs.pb"))
+        container = template.container
+        args = list(container.command) + list(container.args)
+        if uses_task_template(args):
+            write_proto_to_file(template.to_flyte_idl(), os.path.join(data_dir, "task.pb"))
+        _open_up(self.root)
+        logs = ""
+        for attempt in range(retries + 1):
+            paths = self._paths(data_dir, execution, attempt)
+            os.makedirs(paths.output_prefix, exist_ok=True)
+            _open_up(paths.output_prefix)
+            argv = render(args, paths, input_map)
+            env = {**self._backend_env(template, execution, attempt), **{k: v for k, v in (container.env or {}).items()}}
+            if in_container:
+                code, logs = self._docker(image or container.image, argv, env)
+            else:
+                code, logs = self._subprocess(argv, env)
+            try:
+                result = self._collect(template, paths, code, logs, attempt + 1)
+            except TaskFailed as failure:
+                if failure.recoverable and attempt < retries:
+                    continue
+                raise
+            result.outputs = TypeEngine.literal_map_to_kwargs(ctx, result.literals, output_types) if result.literals.literals else {}
+            return result
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ steps
+
+    def _paths(self, data_dir: str, execution: str, attempt: int) -> Paths:
+        unique = hashlib.sha1(f"{execution}/n0/{attempt}".encode()).hexdigest()[:20]
+        raw = os.path.join(self.root, "raw", unique[:2], unique)
+        return Paths(
+            input_path=os.path.join(data_dir, "inputs.pb"),
+            input_prefix=data_dir,
+            output_prefix=os.path.join(data_dir, str(attempt)),
+            raw_output_prefix=raw,
+            task_template_path=os.path.join(data_dir, "task.pb"),
+            per_retry_unique_key=f"a{unique}",
+            checkpoint_prefix=os.path.join(raw, "_flytecheckpoints"),
+            previous_checkpoint_prefix=os.path.join(self.root, "raw", "prev", "_flytecheckpoints") if attempt else "",
+        )
+
+    def _backend_env(self, template: TaskTemplate, execution: str, attempt: int) -> dict[str, str]:
+        env = {
+            "FLYTE_INTERNAL_EXECUTION_WORKFLOW": f"{self.project}:{self.domain}:emulated",
+            "FLYTE_INTERNAL_EXECUTION_ID": execution,
+            "FLYTE_INTERNAL_EXECUTION_PROJECT": self.project,
+            "FLYTE_INTERNAL_EXECUTION_DOMAIN": self.domain,
+            "FLYTE_ATTEMPT_NUMBER": str(attempt),
+            "FLYTE_INTERNAL_TASK_PROJECT": template.id.project,
+            "FLYTE_INTERNAL_TASK_DOMAIN": template.id.domain,
+            "FLYTE_INTERNAL_TASK_NAME": template.id.name,
+            "FLYTE_INTERNAL_TASK_VERSION": template.id.version,
+            **self.env,
+        }
+        requested = template.security_context.secrets if template.security_context else []
+        for secret in requested:  # propeller's webhook injects only what the template requests
+            value = self.secrets.get((secret.group, secret.key))
+            if value is not None:
+                env[f"_FSEC_{(secret.group or '').upper()}_{secret.key.upper()}"] = value
+        return env
+
+    def _subprocess(self, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+        bin_dir = os.path.dirname(sys.executable)
+        if argv and not os.path.isabs(argv[0]) and os.path.exists(os.path.join(bin_dir, argv[0])):
+            argv = [os.path.join(bin_dir, argv[0]), *argv[1:]]
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("_FSEC_", "FLYTE_INTERNAL_", "_F_"))}
+        try:
+            done = subprocess.run(
+                argv, env={**clean, **env}, capture_output=True, text=True, timeout=self.timeout, cwd=self.root
+            )
+        except subprocess.TimeoutExpired as e:
+            return 124, f"timed out after {self.timeout}s\n{e.stdout or ''}{e.stderr or ''}"
+        return done.returncode, done.stdout + done.stderr
+
+    def _docker(self, image: str, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+        from flytekitplugins.prebuilt.emulator.docker_runner import run_container
+
+        return run_container(image, argv, env, mounts=[self.root], network=self.network, timeout=self.timeout)
+
+    def _collect(self, template: TaskTemplate, paths: Paths, code: int, logs: str, attempts: int) -> EmulatedRun:
+        prefix = paths.output_prefix
+        error_files = sorted(f for f in os.listdir(prefix) if f.startswith("error") and f.endswith(".pb"))
+        if error_files:
+            document = ErrorDocument.from_flyte_idl(_read_proto(os.path.join(prefix, error_files[0]), errors_pb2.ErrorDocument))
+            error = document.error
+            raise TaskFailed(
+                error.code,
+                error.message,
+                _kind(error.kind),
+                _origin(error.origin),
+                attempts,
+                logs,
+            )
+        if code != 0:
+            raise TaskFailed("ContainerFailed", f"exit code {code}; last output:\n{logs[-4000:]}", "RECOVERABLE", "SYSTEM", attempts, logs)
+        outputs_pb = os.path.join(prefix, "outputs.pb")
+        if template.interface.outputs:
+            if not os.path.exists(outputs_pb):
+                raise TaskFailed("OutputsNotFound", f"no outputs.pb under {prefix}", "RECOVERABLE", "SYSTEM", attempts, logs)
+            if os.path.getsize(outputs_pb) > MAX_OUTPUT_BYTES:
+                raise TaskFailed("OutputSizeExceeded", "outputs.pb is larger than 2 MB", "NON_RECOVERABLE", "SYSTEM", attempts, logs)
+        output_map = (
+            literals.LiteralMap.from_flyte_idl(_read_proto(outputs_pb, literals_pb2.LiteralMap))
+            if os.path.exists(outputs_pb)
+            else literals.LiteralMap({})
+        )
+        deck = os.path.join(prefix, "deck.html")
+        return EmulatedRun(
+            outputs={},
+            literals=output_map,
+            output_prefix=prefix,
+            attempts=attempts,
+            logs=logs,
+            deck_path=deck if os.path.exists(deck) else None,
+            files=sorted(os.listdir(prefix)),
+        )
+
+
+def _read_proto(path: str, message_type):
+    message = message_type()
+    with open(path, "rb") as f:
+        message.ParseFromString(f.read())
+    return message
+
+
+def _kind(kind: int) -> str:
+    return "RECOVERABLE" if kind == ContainerError.Kind.RECOVERABLE else "NON_RECOVERABLE"
+
+
+def _origin(origin: int) -> str:
+    from flytekit.models.core.execution import ExecutionError
+
+    return "USER" if origin == ExecutionError.ErrorKind.USER else "SYSTEM"
+
+
+def _open_up(path: str) -> None:
+    """Let the container's non-root user write where a bucket would let it."""
+    for directory, _, _ in os.walk(path):
+        os.chmod(directory, 0o777)

@@ -1,0 +1,101 @@
+"""Typed task configuration: a frozen dataclass that validates itself and round-trips through ``custom``.
+
+Fields may be str, int, float, bool, ``flytekit.Secret``, tuples and str-keyed dicts of those, and
+``Optional`` of any of them. ``from_custom`` undoes what a protobuf ``Struct`` does to the values
+(every number a float, tuples as lists), then validates again, so the executor trusts nothing it
+did not check itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, ClassVar
+
+from flytekit.models.security import Secret
+
+
+class ConfigError(ValueError):
+    """Invalid task configuration; ``field`` names the offending field, e.g. ``config.url``."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+@dataclasses.dataclass(frozen=True)
+class PrebuiltConfig:
+    """Base for a task type's configuration. Subclasses add fields and override ``validate``."""
+
+    FIELD_PREFIX: ClassVar[str] = "config"
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming the field when a value is wrong. Called at definition and run time."""
+
+    def secrets(self) -> list[Secret]:
+        """The Flyte secrets this configuration references (requested from Flyte automatically)."""
+        found = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Secret):
+                found.append(value)
+        return found
+
+    def field_name(self, name: str) -> str:
+        return f"{self.FIELD_PREFIX}.{name}"
+
+    def to_custom(self) -> dict[str, Any]:
+        return {f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_custom(cls, data: dict[str, Any]):
+        hints = typing.get_type_hints(cls)
+        known = {f.name for f in dataclasses.fields(cls) if f.init}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{cls.FIELD_PREFIX}.{unknown[0]}", "unknown field (written by a newer version?)")
+        values = {name: _from_json(data[name], hints[name], f"{cls.FIELD_PREFIX}.{name}") for name in data}
+        config = cls(**values)
+        config.validate()
+        return config
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Secret):
+        # The reference only: group, key and version. Values are resolved at run time, never serialized.
+        return {"group": value.group, "key": value.key, "group_version": value.group_version}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    return value
+
+
+def _from_json(value: Any, hint: Any, field: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _from_json(value, non_none[0], field) if len(non_none) == 1 else value
+    if hint is Secret:
+        if not isinstance(value, dict) or not value.get("key"):
+            raise ConfigError(field, "expected a secret reference with a group and a key")
+        return Secret(group=value.get("group"), key=value["key"], group_version=value.get("group_version"))
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(field, f"expected a list, got {type(value).__name__}")
+        return tuple(_from_json(v, args[0], field) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(field, f"expected a mapping, got {type(value).__name__}")
+        return {k: _from_json(v, args[1], f"{field}.{k}") for k, v in value.items()}
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (str, int, float, bool) and not isinstance(value, hint):
+        raise ConfigError(field, f"expected {hint.__name__}, got {type(value).__name__}")
+    return value

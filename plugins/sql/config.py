@@ -1,0 +1,120 @@
+"""Configuration of the ``sql`` task type: where the database is and how results are read."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from flytekit.models.security import Secret
+
+from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
+
+TASK_TYPE = "sql"
+SCHEMA_VERSION = 1  # major version of the custom schema below; bump on incompatible change
+
+URL = re.compile(r"^(?P<dialect>[A-Za-z][\w]*)(?:\+(?P<driver>\w+))?://(?P<rest>.*)$", re.DOTALL)
+READERS = ("auto", "adbc", "sqlalchemy")
+ADBC_DIALECTS = ("sqlite", "postgresql")
+SECRET_LIKE = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+
+Scalar = Union[str, int, float, bool]
+
+
+def url_dialect(url: str) -> str:
+    match = URL.match(url)
+    return match.group("dialect").lower() if match else ""
+
+
+def url_has_password(url: str) -> bool:
+    match = URL.match(url)
+    if not match:
+        return False
+    authority = re.split(r"[/?]", match.group("rest"), maxsplit=1)[0]
+    return "@" in authority and ":" in authority.rsplit("@", 1)[0]
+
+
+@dataclass(frozen=True)
+class SQLConfig(PrebuiltConfig):
+    """Where to connect and how to read.
+
+    Give exactly one of:
+      url          a SQLAlchemy URL without a password, e.g. ``postgresql://reader@db:5432/sales`` or
+                   ``sqlite:////data/app.db`` (a path inside the image or a mounted volume);
+      url_secret   a Flyte secret holding the whole URL (password included);
+      sqlite_file  a SQLite database file fetched through Flyte's data layer (``s3://``, ``gs://``,
+                   ``https://``, a local path), optionally a ``compressed`` archive (zip, tar, gztar,
+                   bztar, xztar) holding one database.
+
+    password_secret     a Flyte secret holding the password for ``url``'s user.
+    secret_connect_args DBAPI connect arguments whose values are secrets (upstream's name).
+    connect_args        other (non-secret) DBAPI connect arguments.
+    reader              'auto' (ADBC, Arrow-native, for SQLite and PostgreSQL without connect_args;
+                        SQLAlchemy streaming otherwise), 'adbc' or 'sqlalchemy'. Same output either way.
+    max_rows            stop after this many rows (0: no limit).
+    batch_rows          rows per Arrow batch and parquet row group; memory is proportional to it.
+    rows_per_file       start a new parquet file after this many rows.
+    """
+
+    url: str = ""
+    url_secret: Optional[Secret] = None
+    sqlite_file: str = ""
+    compressed: bool = False
+    password_secret: Optional[Secret] = None
+    secret_connect_args: dict[str, Secret] = field(default_factory=dict)
+    connect_args: dict[str, Scalar] = field(default_factory=dict)
+    reader: str = "auto"
+    max_rows: int = 0
+    batch_rows: int = 100_000
+    rows_per_file: int = 5_000_000
+
+    def validate(self) -> None:
+        given = [name for name in ("url", "url_secret", "sqlite_file") if getattr(self, name)]
+        if len(given) != 1:
+            raise ConfigError(
+                self.field_name("url"),
+                "give exactly one of url, url_secret or sqlite_file" + (f" (got {', '.join(given)})" if given else ""),
+            )
+        if self.url:
+            if not isinstance(self.url, str) or not URL.match(self.url):
+                raise ConfigError(self.field_name("url"), "not a SQLAlchemy URL like dialect[+driver]://user@host/db")
+            if url_has_password(self.url):
+                raise ConfigError(
+                    self.field_name("url"),
+                    "holds a password, which would be stored in the task template; put it in a Flyte secret "
+                    "and pass password_secret=Secret(group=..., key=...) (or the whole URL as url_secret)",
+                )
+            if url_dialect(self.url) == "sqlite" and self.password_secret:
+                raise ConfigError(self.field_name("password_secret"), "SQLite databases have no password")
+        if self.compressed and not self.sqlite_file:
+            raise ConfigError(self.field_name("compressed"), "applies to sqlite_file only")
+        for name in ("url_secret", "password_secret"):
+            _check_secret(getattr(self, name), self.field_name(name))
+        for key, secret in self.secret_connect_args.items():
+            _check_secret(secret, self.field_name(f"secret_connect_args.{key}"), required=True)
+        for key, value in self.connect_args.items():
+            if SECRET_LIKE.search(key):
+                raise ConfigError(
+                    self.field_name(f"connect_args.{key}"),
+                    "looks like a credential and would be stored in the task template; use secret_connect_args",
+                )
+            if not isinstance(value, (str, int, float, bool)):
+                raise ConfigError(self.field_name(f"connect_args.{key}"), "values must be str, int, float or bool")
+        if self.reader not in READERS:
+            raise ConfigError(self.field_name("reader"), f"{self.reader!r} is not one of {', '.join(READERS)}")
+        if self.reader == "adbc" and self.url and url_dialect(self.url) not in ADBC_DIALECTS:
+            raise ConfigError(self.field_name("reader"), f"ADBC reads {' and '.join(ADBC_DIALECTS)} only")
+        for name, minimum in (("max_rows", 0), ("batch_rows", 1), ("rows_per_file", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ConfigError(self.field_name(name), f"expected an integer >= {minimum}, got {value!r}")
+
+    def secrets(self) -> list[Secret]:
+        return super().secrets() + list(self.secret_connect_args.values())
+
+
+def _check_secret(secret, field: str, required: bool = False) -> None:
+    if secret is None and not required:
+        return
+    if not isinstance(secret, Secret) or not secret.key:
+        raise ConfigError(field, "expected flytekit.Secret(group=..., key=...) with a key")

@@ -1,0 +1,195 @@
+"""Turn a query template into statements with bound parameters, at definition time (no SQL driver needed).
+
+Upstream string-interpolates ``{{ .inputs.x }}`` into the SQL text, so ``x' or '1'='1`` rewrites the
+query. Here every placeholder becomes a bound parameter ``:x``; quotes around a placeholder
+(``'{{.inputs.x}}'``, upstream style) are part of the placeholder. What binding cannot express, a
+table or column name, must be asked for explicitly with ``{{ .inputs.x | identifier }}``: the value
+is then checked against a strict pattern and quoted by the database's dialect at run time.
+
+The template may hold several statements separated by ``;``; quotes, comments and PostgreSQL
+dollar-quoting are respected when splitting.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import typing
+from dataclasses import dataclass
+
+from flytekitplugins.prebuilt.kit.config import ConfigError
+
+PLACEHOLDER = re.compile(r"\{\{\s*\.?\s*inputs\s*\.\s*(\w+)\s*(?:\|\s*(\w+)\s*)?\}\}", re.IGNORECASE)
+NATIVE_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")  # SQLAlchemy text() bind syntax
+IDENTIFIER_MARK = "{{identifier:%s}}"
+IDENTIFIER_MARK_RE = re.compile(r"\{\{identifier:(\w+)\}\}")
+IDENTIFIER_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")
+# keywords after which a bare value placeholder is almost surely meant as a table name
+IDENTIFIER_POSITIONS = {"from", "join", "into", "update", "table", "exists"}
+
+SCALAR_KINDS = {int: "int", float: "float", str: "str", bool: "bool", datetime.datetime: "datetime", datetime.date: "date"}
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    statements: tuple[str, ...]  # SQLAlchemy text() syntax: ':x' binds, identifier marks
+    parameters: dict[str, str]  # bound input -> kind ('int', 'list[str]', ...), so run time restores Python types
+    identifiers: tuple[str, ...]  # inputs substituted as quoted identifiers
+
+
+def parameter_kind(python_type: typing.Any) -> str | None:
+    """The kind name of an input type that can be bound, or None."""
+    if python_type in SCALAR_KINDS:
+        return SCALAR_KINDS[python_type]
+    if typing.get_origin(python_type) in (list, typing.List):
+        (item,) = typing.get_args(python_type) or (None,)
+        if item in SCALAR_KINDS and item is not bool:
+            return f"list[{SCALAR_KINDS[item]}]"
+    return None
+
+
+def parse_query(template: str, inputs: dict[str, typing.Any], field: str = "query_template") -> ParsedQuery:
+    if not isinstance(template, str) or not template.strip():
+        raise ConfigError(field, "expected a non-empty SQL text")
+    parameters: dict[str, str] = {}
+    identifiers: list[str] = []
+
+    def use(name: str, modifier: str | None, previous_word: str) -> str:
+        if name not in inputs:
+            raise ConfigError(field, f"placeholder for {name!r} names no input; inputs are {sorted(inputs) or 'none'}")
+        if modifier:
+            if modifier.lower() != "identifier":
+                raise ConfigError(field, f"unknown placeholder filter {modifier!r} on {name!r}; the only one is 'identifier'")
+            if inputs[name] is not str:
+                raise ConfigError(f"inputs.{name}", "an identifier input must be of type str")
+            identifiers.append(name) if name not in identifiers else None
+            return IDENTIFIER_MARK % name
+        if previous_word in IDENTIFIER_POSITIONS:
+            raise ConfigError(
+                field,
+                f"{{{{.inputs.{name}}}}} follows {previous_word.upper()}, where a table name goes; bound parameters "
+                f"cannot name tables or columns: write {{{{ .inputs.{name} | identifier }}}}",
+            )
+        bind(name)
+        return f":{name}"
+
+    def bind(name: str) -> None:
+        if name not in inputs:
+            raise ConfigError(field, f"bind parameter :{name} names no input; inputs are {sorted(inputs) or 'none'}")
+        kind = parameter_kind(inputs[name])
+        if kind is None:
+            raise ConfigError(
+                f"inputs.{name}",
+                f"type {getattr(inputs[name], '__name__', inputs[name])} cannot be bound as a SQL parameter; "
+                f"use int, float, str, bool, datetime, date or a list of those",
+            )
+        parameters[name] = kind
+
+    statements = [_render(s, use, bind, field) for s in split_statements(template)]
+    statements = [s for s in statements if s.strip()]
+    if not statements:
+        raise ConfigError(field, "holds no SQL statement")
+    return ParsedQuery(tuple(statements), parameters, tuple(identifiers))
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split on ';' outside quotes, comments and dollar-quoted bodies; drop statements that are only comments."""
+    statements, start = [], 0
+    for kind, begin, end in _tokens(sql):
+        if kind == "semicolon":
+            statements.append(sql[start:begin])
+            start = end
+    statements.append(sql[start:])
+    return [s.strip() for s in statements if _has_code(s)]
+
+
+def _has_code(statement: str) -> bool:
+    return any(kind == "code" and statement[b:e].strip() for kind, b, e in _tokens(statement))
+
+
+def _tokens(sql: str):
+    """Yield (kind, start, end): kind is code, string, quoted, comment, dollar or semicolon."""
+    i, n, code_start = 0, len(sql), 0
+    while i < n:
+        c = sql[i]
+        if c in "'\"`":
+            end = i + 1
+            while end < n:
+                if sql[end] == c:
+                    if end + 1 < n and sql[end + 1] == c:  # doubled quote escapes itself
+                        end += 2
+                        continue
+                    break
+                end += 1
+            kind, stop = ("string" if c == "'" else "quoted"), min(end + 1, n)
+        elif sql.startswith("--", i):
+            stop = sql.find("\n", i)
+            kind, stop = "comment", (n if stop < 0 else stop)
+        elif sql.startswith("/*", i):
+            stop = sql.find("*/", i + 2)
+            kind, stop = "comment", (n if stop < 0 else stop + 2)
+        elif c == "$" and (m := re.match(r"\$([A-Za-z_]\w*)?\$", sql[i:])) and not (i and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            tag = m.group(0)
+            stop = sql.find(tag, i + len(tag))
+            kind, stop = "dollar", (n if stop < 0 else stop + len(tag))
+        elif c == ";":
+            kind, stop = "semicolon", i + 1
+        else:
+            i += 1
+            continue
+        if code_start < i:
+            yield "code", code_start, i
+        yield kind, i, stop
+        i = code_start = stop
+    if code_start < n:
+        yield "code", code_start, n
+
+
+def _render(statement: str, use, bind, field: str) -> str:
+    out: list[str] = []
+    for kind, b, e in _tokens(statement):
+        text = statement[b:e]
+        if kind == "string" and PLACEHOLDER.search(text):
+            whole = PLACEHOLDER.fullmatch(text[1:-1])
+            if not whole:
+                raise ConfigError(
+                    field,
+                    f"placeholder inside the string literal {text}: a bound value is a whole literal; build the "
+                    f"text in SQL instead, e.g. '%' || {{{{.inputs.x}}}} || '%'",
+                )
+            out.append(use(whole.group(1), whole.group(2), _previous_word(out)))
+        elif kind == "code":
+            out.append(_render_code(text, out, use, bind))
+        else:
+            # ':' inside literals and comments is text, not a bind (text() unescapes '\:')
+            out.append(text.replace(":", "\\:") if kind in ("string", "comment", "dollar") else text)
+    return "".join(out)
+
+
+def _render_code(text: str, before: list[str], use, bind) -> str:
+    pieces, last = [], 0
+    for m in PLACEHOLDER.finditer(text):
+        pieces.append(text[last : m.start()])
+        # quotes glued to a placeholder ('{{.inputs.x}}' split across tokens cannot happen; "..." is an identifier)
+        pieces.append(use(m.group(1), m.group(2), _previous_word(before + pieces)))
+        last = m.end()
+    pieces.append(text[last:])
+    rendered = "".join(pieces)
+    for m in NATIVE_BIND.finditer(rendered):
+        bind(m.group(1))
+    return rendered
+
+
+def _previous_word(parts: list[str]) -> str:
+    words = re.findall(r"[A-Za-z_]+", "".join(parts)[-40:])
+    return words[-1].lower() if words else ""
+
+
+def check_identifier(name: str, value: typing.Any) -> str:
+    """Run-time check of an identifier input: plain (optionally schema-qualified) names only."""
+    if not isinstance(value, str) or not IDENTIFIER_VALUE.match(value):
+        raise ValueError(
+            f"inputs.{name}: {value!r} is not a plain identifier (letters, digits, '_', '$', optionally "
+            f"schema.table); refusing to put it into SQL"
+        )
+    return value

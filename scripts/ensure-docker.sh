@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Make a Docker engine available: install docker.io when no engine is installed, start dockerd in the
+# background when none answers, and wait for its socket. Idempotent; needs root for the install.
+set -euo pipefail
+if docker info >/dev/null 2>&1; then exit 0; fi
+if ! command -v dockerd >/dev/null 2>&1; then
+  echo "ensure-docker: installing docker.io" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq docker.io >/dev/null
+fi
+if ! docker info >/dev/null 2>&1; then
+  echo "ensure-docker: starting dockerd" >&2
+  nohup dockerd >/tmp/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+fi
+docker info >/dev/null 2>&1 || { echo "ensure-docker: dockerd did not start, see /tmp/dockerd.log" >&2; exit 1; }
