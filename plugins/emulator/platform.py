@@ -71,6 +71,7 @@ class Emulator:
     domain: str = "development"
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, key) -> value
+    mounts: list[str] = field(default_factory=list)  # extra host paths visible in the container (like volumes)
     network: str = "host"
     timeout: float = 600
 
@@ -184,7 +185,7 @@ class Emulator:
     def _docker(self, image: str, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
         from flytekitplugins.prebuilt.emulator.docker_runner import run_container
 
-        return run_container(image, argv, env, mounts=[self.root], network=self.network, timeout=self.timeout)
+        return run_container(image, argv, env, mounts=[self.root, *self.mounts], network=self.network, timeout=self.timeout)
 
     def _collect(self, template: TaskTemplate, paths: Paths, code: int, logs: str, attempts: int) -> EmulatedRun:
         prefix = paths.output_prefix

@@ -1,0 +1,112 @@
+"""``flyte-prebuilt``: run templates through the platform emulator, and name images.
+
+    flyte-prebuilt run examples/people.py people_query --input min_id=3 [--in-container]
+    flyte-prebuilt identity examples/people.py people_query
+    flyte-prebuilt image-name sql
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import tempfile
+
+import click
+
+from flytekitplugins.prebuilt.kit.images import default_image
+
+
+@click.group()
+def main() -> None:
+    """Prebuilt Flyte task types: emulate the platform, inspect templates, name images."""
+
+
+@main.command("image-name")
+@click.argument("task_type")
+def image_name(task_type: str) -> None:
+    """The image that tasks of TASK_TYPE serialized by this package version run in."""
+    click.echo(default_image(task_type))
+
+
+@main.command()
+@click.argument("source")
+@click.argument("task_name")
+def identity(source: str, task_name: str) -> None:
+    """The content identity (default cache_version) and image of a task in SOURCE (a .py file or module)."""
+    task = _load_task(source, task_name)
+    click.echo(json.dumps({"task": task.name, "identity": getattr(task, "identity", None), "image": task.container_image}))
+
+
+@main.command()
+@click.argument("source")
+@click.argument("task_name")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="An input; VALUE is JSON or a string.")
+@click.option("--secret", "secrets", multiple=True, metavar="GROUP.KEY=VALUE", help="A secret Flyte would inject.")
+@click.option("--in-container", is_flag=True, help="Run in the task's image (Docker) instead of a subprocess.")
+@click.option("--image", default=None, help="Run this image instead of the template's.")
+@click.option("--mount", "mounts", multiple=True, type=click.Path(exists=True), help="A host path to mount (same path).")
+@click.option("--root", default=None, type=click.Path(file_okay=False), help="Storage root (default: a temp dir).")
+def run(source, task_name, inputs, secrets, in_container, image, mounts, root) -> None:
+    """Run TASK_NAME from SOURCE exactly as a Flyte cluster would, and print its outputs."""
+    from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
+
+    task = _load_task(source, task_name)
+    values = dict(_pair(i, "=") for i in inputs)
+    types = task.python_interface.inputs
+    values = {k: _coerce(v, types.get(k)) for k, v in values.items()}
+    secret_values = {}
+    for s in secrets:
+        name, value = s.split("=", 1)
+        group, _, key = name.rpartition(".")
+        secret_values[(group, key)] = value
+    emulator = Emulator(
+        root or tempfile.mkdtemp(prefix="flyte-prebuilt-"), secrets=secret_values, mounts=[os.path.abspath(m) for m in mounts]
+    )
+    click.echo(f"running {task.name} ({'in ' + (image or task.container_image) if in_container else 'subprocess'}) under {emulator.root}", err=True)
+    try:
+        result = emulator.run(task, values, image=image, in_container=in_container)
+    except TaskFailed as failure:
+        click.echo(f"FAILED [{failure.origin}/{failure.kind}] {failure.code}\n{failure.message}", err=True)
+        sys.exit(1)
+    for name, literal in result.literals.literals.items():
+        scalar = literal.scalar
+        dataset = scalar and (scalar.structured_dataset or scalar.schema)
+        click.echo(f"{name}: {dataset.uri if dataset else result.outputs[name]}")
+    if result.deck_path:
+        click.echo(f"deck: {result.deck_path}", err=True)
+
+
+def _pair(text: str, sep: str) -> tuple[str, str]:
+    if sep not in text:
+        raise click.BadParameter(f"{text!r}: expected NAME{sep}VALUE")
+    name, value = text.split(sep, 1)
+    return name, value
+
+
+def _coerce(value: str, python_type):
+    """A CLI string as the input's type: str as is, numbers and the rest parsed as JSON."""
+    if python_type is str:
+        return value
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        return value
+    return float(parsed) if python_type is float and isinstance(parsed, int) else parsed
+
+
+def _load_task(source: str, task_name: str):
+    if source.endswith(".py"):  # import it as a module, as pyflyte run does, so flytekit can track its tasks
+        path = os.path.abspath(source)
+        sys.path.insert(0, os.path.dirname(path))
+        source = os.path.splitext(os.path.basename(path))[0]
+    module = importlib.import_module(source)
+    try:
+        return getattr(module, task_name)
+    except AttributeError:
+        raise click.BadParameter(f"{source} has no task {task_name!r}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Build the image of one task type, tagged with the name tasks of this package version point at.
+#   scripts/build-image.sh sql
+# BASE_IMAGE: defaults to python:3.11-slim-bookworm when present or pullable, else to a local base
+# built with debootstrap (scripts/make-local-base.sh) - the air-gapped case. The build reaches the
+# package index with host networking and the machine's CA bundle (PIP_CERT / SSL_CERT_FILE).
+set -euo pipefail
+type=${1:?usage: build-image.sh TYPE}
+root=$(cd "$(dirname "$0")/.." && pwd)
+py=${PYTHON:-$root/.venv/bin/python}
+dir=$root/images/$type
+[ -f "$dir/Dockerfile" ] || { echo "no images/$type/Dockerfile" >&2; exit 2; }
+bash "$root/scripts/ensure-docker.sh"
+
+if [ -z "${BASE_IMAGE:-}" ]; then
+  BASE_IMAGE=python:3.11-slim-bookworm
+  if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && ! timeout 30 docker pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
+    BASE_IMAGE=prebuilt-local-base:bookworm
+    echo "build-image: $BASE_IMAGE (python:3.11-slim-bookworm cannot be pulled here)"
+    bash "$root/scripts/make-local-base.sh" "$BASE_IMAGE"
+  fi
+fi
+
+context=$dir/context
+rm -rf "$context" && mkdir -p "$context/wheels"
+${UV:-uv} build -q --wheel --out-dir "$context/wheels" "$root"
+"$py" "$root/scripts/runtime_requirements.py" "$type" > "$context/requirements.txt"
+cert=${PIP_CERT:-${SSL_CERT_FILE:-}}
+if [ -n "$cert" ] && [ -f "$cert" ]; then cp "$cert" "$context/ca.crt"; else : > "$context/ca.crt"; fi
+
+image=$("$py" -m flytekitplugins.prebuilt.cli image-name "$type")
+version=$("$py" -c 'from flytekitplugins.prebuilt.kit.images import package_version; print(package_version())')
+revision=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+echo "build-image: building $image from $BASE_IMAGE"
+docker build --network host -q -f "$dir/Dockerfile" -t "$image" \
+  --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg VERSION="$version" --build-arg REVISION="$revision" "$dir" >/dev/null
+echo "build-image: built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"

@@ -1,0 +1,119 @@
+"""Shared fixtures: a real PostgreSQL server on 127.0.0.1, the built sql image, SQLite databases."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flyte_env():
+    os.environ.setdefault("FLYTE_EXIT_ON_USER_EXCEPTION", "0")  # as flytekit's plugin tests do
+
+
+def make_people_db(path: Path, rows: int = 50) -> Path:
+    """SQLite table people(id, name, score, born) with `rows` rows."""
+    with sqlite3.connect(path) as db:
+        db.execute("create table people (id integer, name text, score real, born timestamp)")
+        db.executemany(
+            "insert into people values (?, ?, ?, ?)",
+            [(i, f"name{i}", i * 0.5, f"2020-01-{1 + i % 28:02d} 00:00:00") for i in range(rows)],
+        )
+    return path
+
+
+@pytest.fixture
+def people_db(tmp_path) -> Path:
+    return make_people_db(tmp_path / "people.db")
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+class Postgres:
+    def __init__(self, port: int, password: str):
+        self.port, self.password, self.user = port, password, "prebuilt"
+
+    @property
+    def url_without_password(self) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/postgres"
+
+    def execute(self, sql: str) -> None:
+        import psycopg2
+
+        with psycopg2.connect(self.url) as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 with password (scram) authentication."""
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb")]
+    if not binaries or not binaries[-1]:
+        pytest.fail("PostgreSQL server binaries are missing: run `make postgres` (scripts/ensure-postgres.sh)")
+    bin_dir = os.path.dirname(binaries[-1])
+    base = Path(tempfile.mkdtemp(prefix="prebuilt-pg-"))
+    password = "pw-" + secrets.token_hex(12)
+    (base / "pw").write_text(password)
+    run_as = []
+    if os.geteuid() == 0:  # initdb refuses root
+        user = "postgres" if _user_exists("postgres") else "nobody"
+        shutil.chown(base, user)
+        shutil.chown(base / "pw", user)
+        run_as = ["runuser", "-u", user, "--"]
+    port = _free_port()
+    data = base / "data"
+    subprocess.run([*run_as, f"{bin_dir}/initdb", "-D", str(data), "-U", "prebuilt", "-A", "scram-sha-256",
+                    f"--pwfile={base / 'pw'}"], check=True, capture_output=True)
+    subprocess.run([*run_as, f"{bin_dir}/pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "start", "-o",
+                    f"-c listen_addresses=127.0.0.1 -p {port} -k {base}"], check=True, capture_output=True)
+    try:
+        yield Postgres(port, password)
+    finally:
+        subprocess.run([*run_as, f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+# ------------------------------------------------------------------ Docker image
+
+
+@pytest.fixture(scope="session")
+def sql_image() -> str:
+    """The sql image for this package version (built by `make images`; built here when missing)."""
+    from flytekitplugins.prebuilt.kit.images import default_image
+
+    image = default_image("sql")
+    subprocess.run(["bash", str(ROOT / "scripts/ensure-docker.sh")], check=True)
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+        subprocess.run(["bash", str(ROOT / "scripts/build-image.sh"), "sql"], check=True)
+    return image
