@@ -41,7 +41,11 @@ def make_task(method: str, db: str):
 def output_dir(result) -> str:
     """Where the task's parquet landed: a StructuredDataset's literal uri or a FlyteSchema's remote path."""
     literal = getattr(result, "literal", None)
-    uri = getattr(result, "uri", None) or (literal.uri if literal is not None else None) or getattr(result, "remote_path", None)
+    uri = (
+        getattr(result, "uri", None)
+        or (literal.uri if literal is not None else None)
+        or getattr(result, "remote_path", None)
+    )
     if not uri or not os.path.isdir(uri):
         raise SystemExit(f"no local parquet directory in the result: {result!r}")
     return uri

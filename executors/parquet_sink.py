@@ -59,13 +59,12 @@ class ParquetDirectorySink:
         self._pending, self._pending_rows = [], 0
         if self._file_rows >= self.rows_per_file:
             self._writer.close()
-            self._writer = None
+            self._writer, self._file_rows = None, 0
 
     def _open(self) -> None:
         path = os.path.join(self.directory, f"part-{len(self.files):05d}.parquet")
         self._writer = pq.ParquetWriter(path, self.schema)
         self.files.append(path)
-        self._file_rows = 0
 
 
 def prefetch(batches: Iterable[pa.RecordBatch], depth: int = 4) -> Iterator[pa.RecordBatch]:

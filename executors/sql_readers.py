@@ -77,8 +77,12 @@ def adbc_batches(connection, url: URL, statements: list[str], params: dict[str, 
             cursor.adbc_statement.set_options(**options)
         cursor.execute(sql, values or None)
         reader = cursor.fetch_record_batch()
+        empty = True
         for batch in reader:
+            empty = False
             yield _plain(batch)
+        if empty:  # no rows: still hand on the columns
+            yield _plain(pa.RecordBatch.from_pylist([], schema=reader.schema))
     finally:
         cursor.close()
 

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from importlib import metadata
 from collections import OrderedDict
 from pathlib import Path
 
@@ -100,14 +101,7 @@ def test_bad_output_type_fails_at_definition():
     assert error.value.field == "output_schema_type"
 
 
-BLOCKER = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"sqlalchemy", "pyarrow", "pandas", "adbc_driver_manager", "adbc_driver_sqlite",
-                                  "adbc_driver_postgresql", "psycopg2", "pymysql"}:
-            raise ImportError(f"blocked: {name}")
-sys.meta_path.insert(0, Block())
+AUTHOR_SCRIPT = """
 from collections import OrderedDict
 from flytekit.configuration import ImageConfig, SerializationSettings
 from flytekit.tools.translator import get_serializable
@@ -119,8 +113,19 @@ print(get_serializable(OrderedDict(), settings, t).template.custom["prebuilt"])
 """
 
 
-def test_author_side_needs_flytekit_only():
-    """Importing and defining tasks never imports the executors' heavy dependencies."""
-    done = subprocess.run([sys.executable, "-c", BLOCKER], capture_output=True, text=True)
+def test_author_side_needs_flytekit_only(tmp_path):
+    """In a venv holding flytekit and this package only (no sqlalchemy, pyarrow, pandas), tasks define and serialize."""
+    venv, python = tmp_path / "venv", str(tmp_path / "venv" / "bin" / "python")
+    root = str(Path(__file__).resolve().parents[2])
+    flytekit = f"flytekit=={metadata.version('flytekit')}"
+    for command in (
+        ["uv", "venv", "-q", "--python", sys.executable, str(venv)],
+        ["uv", "pip", "install", "-q", "--python", python, flytekit],
+        ["uv", "pip", "install", "-q", "--python", python, "--no-deps", "-e", root],
+    ):
+        subprocess.run(command, check=True, capture_output=True)
+    missing = subprocess.run([python, "-c", "import sqlalchemy"], capture_output=True)
+    assert missing.returncode != 0, "the author-side venv must not have sqlalchemy"
+    done = subprocess.run([python, "-c", AUTHOR_SCRIPT], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "'type': 'sql'" in done.stdout
