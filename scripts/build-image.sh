@@ -12,6 +12,14 @@ dir=$root/images/$type
 [ -f "$dir/Dockerfile" ] || { echo "no images/$type/Dockerfile" >&2; exit 2; }
 bash "$root/scripts/ensure-docker.sh"
 
+image=$("$py" -m flytekitplugins.prebuilt.cli image-name "$type")
+# Skip the build when the image was built from exactly these sources (the tests call this script too).
+source_hash=$(cd "$root" && find plugins executors scripts/runtime_requirements.py pyproject.toml "images/$type" \
+  -path "images/$type/context" -prune -o -type f ! -name '*.pyc' -print | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+if [ "$(docker image inspect -f '{{ index .Config.Labels "prebuilt.source-hash" }}' "$image" 2>/dev/null)" = "$source_hash" ]; then
+  echo "build-image: $image is up to date"; exit 0
+fi
+
 if [ -z "${BASE_IMAGE:-}" ]; then
   BASE_IMAGE=python:3.11-slim-bookworm
   if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && ! timeout 30 docker pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
@@ -28,10 +36,9 @@ ${UV:-uv} build -q --wheel --out-dir "$context/wheels" "$root"
 cert=${PIP_CERT:-${SSL_CERT_FILE:-}}
 if [ -n "$cert" ] && [ -f "$cert" ]; then cp "$cert" "$context/ca.crt"; else : > "$context/ca.crt"; fi
 
-image=$("$py" -m flytekitplugins.prebuilt.cli image-name "$type")
 version=$("$py" -c 'from flytekitplugins.prebuilt.kit.images import package_version; print(package_version())')
 revision=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "build-image: building $image from $BASE_IMAGE"
 docker build --network host -q -f "$dir/Dockerfile" -t "$image" \
-  --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg VERSION="$version" --build-arg REVISION="$revision" "$dir" >/dev/null
+  --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg VERSION="$version" --build-arg REVISION="$revision" --label prebuilt.source-hash="$source_hash" "$dir" >/dev/null
 echo "build-image: built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
