@@ -94,10 +94,10 @@ def _compile(statement: str, params: dict[str, Any], dialect) -> tuple[str, list
 
 
 def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Replace extension columns (ADBC's opaque PostgreSQL numeric, ...) by their storage values."""
-    if not any(isinstance(f.type, pa.ExtensionType) for f in batch.schema):
+    """Storage values for extension columns (ADBC's opaque PostgreSQL numeric, ...), no driver metadata."""
+    if not batch.schema.metadata and not any(f.metadata or isinstance(f.type, pa.BaseExtensionType) for f in batch.schema):
         return batch
-    columns = [c.storage if isinstance(c.type, pa.ExtensionType) else c for c in batch.columns]
+    columns = [c.storage if isinstance(c.type, pa.BaseExtensionType) else c for c in batch.columns]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 

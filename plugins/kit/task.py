@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import inspect
 from typing import Any, ClassVar, Generic, Optional, Type, TypeVar
 
 from flytekit.configuration import SerializationSettings
-from flytekit.core.base_task import TaskMetadata
+from flytekit.core.base_task import PythonTask, Task, TaskMetadata
 from flytekit.core.cache import Cache
 from flytekit.core.interface import Interface
 from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
@@ -30,7 +32,8 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
     - the config is validated here, at definition time, and serialized under a versioned header;
     - the image defaults to the one built for this package version (``container_image=`` overrides);
     - secrets the config references are requested from Flyte (``secret_requests``) automatically;
-    - ``cache=True`` without a version uses the template's content identity as ``cache_version``.
+    - ``cache=True`` without a version uses the template's content identity as ``cache_version``;
+    - ``retries``, ``timeout``, ``interruptible`` are taken as keywords, as ``@task`` takes them.
     """
 
     TASK_TYPE: ClassVar[str]  # short name: the custom header's type, the image name (prebuilt-<type>)
@@ -47,9 +50,15 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         secret_requests: Optional[list[Secret]] = None,
         cache: bool | Cache = False,
         cache_version: str = "",
+        retries: Optional[int] = None,
+        timeout: Optional[datetime.timedelta | int] = None,
+        interruptible: Optional[bool] = None,
         metadata: Optional[TaskMetadata] = None,
         **kwargs,
     ):
+        unknown = sorted(set(kwargs) - _FLYTEKIT_KEYWORDS)
+        if unknown:  # flytekit would swallow them silently (a mistyped `retries` would never retry)
+            raise ConfigError(unknown[0], f"unknown keyword argument to {type(self).__name__}")
         if not isinstance(config, PrebuiltConfig):
             raise ConfigError("config", f"expected a {PrebuiltConfig.__name__}, got {type(config).__name__}")
         config.validate()
@@ -68,7 +77,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             task_type_version=self.SCHEMA_VERSION,
             interface=Interface(inputs=inputs or {}, outputs=outputs or {}),
             secret_requests=_merge_secrets(config.secrets(), secret_requests or []),
-            metadata=self._cache_metadata(metadata, cache, cache_version),
+            metadata=self._metadata(metadata, cache, cache_version, retries=retries, timeout=timeout, interruptible=interruptible),
             **kwargs,
         )
 
@@ -88,8 +97,9 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
     def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
         return self._custom
 
-    def _cache_metadata(self, metadata: Optional[TaskMetadata], cache: bool | Cache, cache_version: str):
-        metadata = metadata or TaskMetadata()
+    def _metadata(self, metadata: Optional[TaskMetadata], cache: bool | Cache, cache_version: str, **given):
+        """TaskMetadata from ``metadata`` plus the @task-style keywords (retries, timeout, interruptible, cache)."""
+        metadata = dataclasses.replace(metadata or TaskMetadata(), **{k: v for k, v in given.items() if v is not None})
         if isinstance(cache, Cache):
             cache_version = cache_version or cache.version or ""
             metadata = dataclasses.replace(
@@ -100,6 +110,14 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             version = cache_version or metadata.cache_version or self._identity
             metadata = dataclasses.replace(metadata, cache=True, cache_version=version)
         return metadata
+
+
+_FLYTEKIT_KEYWORDS = {
+    name
+    for cls in (PythonCustomizedContainerTask, PythonTask, Task)
+    for name, p in inspect.signature(cls.__init__).parameters.items()
+    if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
+} - {"self", "tt", "executor_type", "task_type", "interface", "task_config", "name", "container_image"}
 
 
 def _merge_secrets(*groups: list[Secret]) -> list[Secret]:
