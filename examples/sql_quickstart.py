@@ -7,7 +7,6 @@
 
 import pandas as pd
 from flytekit import task, workflow
-
 from flytekitplugins.prebuilt.sql import SQLConfig, SQLTask
 
 try:

@@ -13,7 +13,6 @@ from typing import Any
 from flytekit.core.context_manager import FlyteContextManager
 from flytekit.models import literals
 from flytekit.models.types import LiteralType
-
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run, write_deck_file
@@ -109,7 +108,6 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig]):
     def query(self, run: Run[SQLConfig], url, connect_args, statements, params, scratch: str) -> literals.LiteralMap:
         """Stream the last statement's rows into parquet files under the raw output prefix."""
         import pyarrow as pa
-
         from flytekitplugins.prebuilt.executors import sql_readers
         from flytekitplugins.prebuilt.executors.parquet_sink import ParquetDirectorySink, prefetch
 

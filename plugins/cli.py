@@ -14,7 +14,6 @@ import sys
 import tempfile
 
 import click
-
 from flytekitplugins.prebuilt.kit.images import default_image
 
 

@@ -32,7 +32,6 @@ from flytekit.models import literals
 from flytekit.models.core.errors import ContainerError, ErrorDocument
 from flytekit.models.task import TaskTemplate
 from flytekit.tools.translator import get_serializable
-
 from flytekitplugins.prebuilt.emulator.rendering import Paths, render, uses_task_template
 
 MAX_OUTPUT_BYTES = 2 * 1024 * 1024  # storage.limits.maxDownloadMBs default

@@ -10,7 +10,6 @@ from flytekit.core.context_manager import ExecutionState, FlyteContextManager
 from flytekit.core.shim_task import ShimTaskExecutor
 from flytekit.exceptions.user import FlyteUserRuntimeException
 from flytekit.models import task as task_models
-
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 from flytekitplugins.prebuilt.kit.contract import HEADER_KEY, read_header
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError

@@ -15,7 +15,6 @@ from urllib.parse import quote, quote_plus
 
 from flytekit.core.context_manager import FlyteContextManager
 from flytekit.models.security import Secret
-
 from flytekitplugins.prebuilt.kit.errors import UserError
 
 MASK = "***"

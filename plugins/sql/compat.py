@@ -13,7 +13,6 @@ from typing import Any, Dict, Optional, Type
 
 from flytekit.models.security import Secret
 from flytekit.types.structured import StructuredDataset
-
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.sql.config import SQLConfig
 from flytekitplugins.prebuilt.sql.task import SQLTask

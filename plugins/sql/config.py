@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from flytekit.models.security import Secret
-
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 
 TASK_TYPE = "sql"

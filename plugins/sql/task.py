@@ -6,7 +6,6 @@ import typing
 from typing import Any, Optional
 
 from flytekit.types.structured import StructuredDataset
-
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask
 from flytekitplugins.prebuilt.sql.config import SCHEMA_VERSION, TASK_TYPE, SQLConfig

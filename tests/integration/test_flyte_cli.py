@@ -6,9 +6,8 @@ import tarfile
 from pathlib import Path
 
 from flyteidl.admin import task_pb2
-from google.protobuf.json_format import MessageToDict
-
 from flytekitplugins.prebuilt.kit.images import default_image
+from google.protobuf.json_format import MessageToDict
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PYFLYTE = str(Path(sys.executable).parent / "pyflyte")

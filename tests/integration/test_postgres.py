@@ -4,7 +4,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from flytekit import Secret
-
 from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
 from flytekitplugins.prebuilt.sql import SQLAlchemyConfig, SQLAlchemyTask, SQLConfig, SQLTask
 

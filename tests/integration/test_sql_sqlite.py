@@ -11,9 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from flytekit import task, workflow
 from flytekit.types.structured import StructuredDataset
-
-from flytekitplugins.prebuilt.sql import SQLConfig, SQLite3Config, SQLite3Task, SQLTask
-from flytekitplugins.prebuilt.sql import compat
+from flytekitplugins.prebuilt.sql import SQLConfig, SQLite3Config, SQLite3Task, SQLTask, compat
 
 
 def frame(result) -> pd.DataFrame:
@@ -120,6 +118,7 @@ def test_upstream_flyteschema_output_type_still_works(people_db):
 
 def test_declared_columns_in_structured_dataset_types(people_db):
     from typing import Annotated
+
     from flytekit import kwtypes
 
     t = SQLTask("s", "select id, name from people where id < 2", SQLConfig(url=f"sqlite:///{people_db}"),

@@ -5,9 +5,9 @@ import sqlite3
 
 import pandas as pd
 import pytest
-from flytekit.extras.sqlite3.task import SQLite3Config as UpstreamConfig, SQLite3Task as UpstreamTask
 from flytekit import kwtypes
-
+from flytekit.extras.sqlite3.task import SQLite3Config as UpstreamConfig
+from flytekit.extras.sqlite3.task import SQLite3Task as UpstreamTask
 from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
 from flytekitplugins.prebuilt.sql import SQLConfig, SQLTask
 

@@ -1,6 +1,5 @@
 import pytest
 from flytekit import Secret
-
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.sql import SQLConfig
 

@@ -3,7 +3,6 @@ import logging
 import sys
 
 import pytest
-
 from flytekitplugins.prebuilt.kit import ConfigError, PrebuiltExecutor, UserError
 from flytekitplugins.prebuilt.kit.contract import canonical_json, read_header
 from flytekitplugins.prebuilt.kit.secrets import SecretScrubber

@@ -2,7 +2,6 @@ import datetime
 from typing import List
 
 import pytest
-
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.sql.query import check_identifier, parse_query, split_statements
 

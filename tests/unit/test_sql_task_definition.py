@@ -1,18 +1,24 @@
 import json
 import subprocess
 import sys
-from importlib import metadata
 from collections import OrderedDict
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from flytekit import Secret
 from flytekit.configuration import ImageConfig, SerializationSettings
 from flytekit.tools.translator import get_serializable
-
 from flytekitplugins.prebuilt.kit import ConfigError, default_image
 from flytekitplugins.prebuilt.kit.contract import canonical_json, identity
-from flytekitplugins.prebuilt.sql import SQLAlchemyConfig, SQLAlchemyTask, SQLConfig, SQLite3Config, SQLite3Task, SQLTask
+from flytekitplugins.prebuilt.sql import (
+    SQLAlchemyConfig,
+    SQLAlchemyTask,
+    SQLConfig,
+    SQLite3Config,
+    SQLite3Task,
+    SQLTask,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "sql_custom_v1.json"
 SETTINGS = SerializationSettings(project="p", domain="d", version="v1", image_config=ImageConfig.auto_default_image())
