@@ -21,13 +21,13 @@ import subprocess
 import sys
 import time
 
+from make_table import make_table  # bench/ is on sys.path: run.py is run as a script
+from sql_to_parquet import METHODS
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
-sys.path.insert(0, HERE)
-from make_table import make_table
-from sql_to_parquet import METHODS
 
 BASELINE = "upstream-sqlite3"
 PACKAGES = (
@@ -66,7 +66,11 @@ def run_once(method: str, db: str, log: str) -> dict:
         with open(log) as err:
             sys.exit(f"{method} failed ({child.returncode}); see {log}:\n" + err.read()[-3000:])
     record = json.loads(out.strip().splitlines()[-1])  # upstream prints to stdout too: the JSON line is last
-    record.update(process_wall_s=round(process_wall, 3), peak_rss_mb=round(usage.ru_maxrss / 1024, 1))  # KiB on Linux
+    record.update(
+        process_wall_s=round(process_wall, 3),
+        cpu_s=round(usage.ru_utime + usage.ru_stime, 3),  # less sensitive than wall time to a busy machine
+        peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # ru_maxrss is KiB on Linux
+    )
     return record
 
 
@@ -99,7 +103,10 @@ def summarize(runs: list[dict]) -> list[dict]:
                 "method": method,
                 "rows": n,
                 "runs": len(group),
-                **{k: statistics.median(r[k] for r in group) for k in ("wall_s", "process_wall_s", "peak_rss_mb")},
+                **{
+                    k: statistics.median(r[k] for r in group)
+                    for k in ("wall_s", "process_wall_s", "cpu_s", "peak_rss_mb")
+                },
             }
         )
     base = {r["rows"]: r for r in rows if r["method"] == BASELINE}
@@ -147,10 +154,10 @@ def write_doc(summary: list[dict], args, started: str, raw: str) -> None:
 
     table = [
         (
-            "| method | rows | median task wall s | median process wall s | median peak RSS MB "
+            "| method | rows | median task wall s | median process wall s | median process CPU s | median peak RSS MB "
             f"| speed-up vs {BASELINE} (task / process) | memory ratio vs {BASELINE} |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary:
         speed = (
@@ -159,7 +166,7 @@ def write_doc(summary: list[dict], args, started: str, raw: str) -> None:
             else "(no upstream run)"
         )
         table.append(
-            f"| {r['method']} | {r['rows']:,} | {r['wall_s']:.2f} | {r['process_wall_s']:.2f} "
+            f"| {r['method']} | {r['rows']:,} | {r['wall_s']:.2f} | {r['process_wall_s']:.2f} | {r['cpu_s']:.2f} "
             f"| {r['peak_rss_mb']:.0f} | {speed} | {num(r['memory_ratio'], '.3f')} |"
         )
     text = f"""# Benchmarks: SQL query to parquet
@@ -175,7 +182,8 @@ output directory (the row count is checked from the parquet footers after each r
 Each run is its own process; after one uncounted warm-up run per method (bytecode and page caches), runs
 are interleaved ({args.repeats} rounds) and medians reported. *Task wall* is
 the task call alone; *process wall* is the whole child process (interpreter start and imports included);
-*peak RSS* is the child's `ru_maxrss`. Memory ratio is peak RSS divided by `{BASELINE}`'s at the same size.
+*process CPU* is its user + system time (all threads; steadier than wall time on a busy machine); *peak RSS* is
+the child's `ru_maxrss`. Memory ratio is peak RSS divided by `{BASELINE}`'s at the same size.
 
 ## Reproduce
 
@@ -235,7 +243,7 @@ def main() -> None:
                 out.flush()
                 print(
                     f"[{round_}/{args.repeats}] {method:20s} {record['rows']:>10,} rows  task {record['wall_s']:7.2f}s  "
-                    f"process {record['process_wall_s']:7.2f}s  peak RSS {record['peak_rss_mb']:8.1f} MB",
+                    f"process {record['process_wall_s']:7.2f}s  CPU {record['cpu_s']:6.2f}s  peak RSS {record['peak_rss_mb']:8.1f} MB",
                     file=sys.stderr,
                 )
 

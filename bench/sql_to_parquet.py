@@ -8,6 +8,7 @@ flytekit's output handling); ``run.py`` also times the whole process, imports in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -68,7 +69,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the parquet output (deleted by default)")
     args = parser.parse_args()
     db = os.path.abspath(args.db)
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
         expected = con.execute("SELECT count(*) FROM t").fetchone()[0]
 
     task = make_task(args.method, db)

@@ -212,16 +212,17 @@ def _database_error(error: Exception) -> UserError:
 
 
 def _limit(batches, max_rows: int):
-    if not max_rows:
-        yield from batches
-        return
-    left = max_rows
-    for batch in batches:
-        if batch.num_rows >= left:
-            yield batch.slice(0, left)
-            return
-        left -= batch.num_rows
-        yield batch
+    """At most ``max_rows`` rows; closes the source when done, so its statement is released."""
+    try:
+        left = max_rows or float("inf")
+        for batch in batches:
+            if batch.num_rows >= left:
+                yield batch.slice(0, int(left))
+                return
+            left -= batch.num_rows
+            yield batch
+    finally:
+        batches.close()
 
 
 def _conform(batch, schema, rows_before: int):
