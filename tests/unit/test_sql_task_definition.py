@@ -124,10 +124,11 @@ def test_author_side_needs_flytekit_only(tmp_path):
     venv, python = tmp_path / "venv", str(tmp_path / "venv" / "bin" / "python")
     root = str(Path(__file__).resolve().parents[2])
     flytekit = f"flytekit=={metadata.version('flytekit')}"
+    uv = str(Path(sys.executable).parent / "uv")  # a dev dependency
     for command in (
-        ["uv", "venv", "-q", "--python", sys.executable, str(venv)],
-        ["uv", "pip", "install", "-q", "--python", python, flytekit],
-        ["uv", "pip", "install", "-q", "--python", python, "--no-deps", "-e", root],
+        [uv, "venv", "-q", "--python", sys.executable, str(venv)],
+        [uv, "pip", "install", "-q", "--python", python, flytekit],
+        [uv, "pip", "install", "-q", "--python", python, "--no-deps", "-e", root],
     ):
         subprocess.run(command, check=True, capture_output=True)
     missing = subprocess.run([python, "-c", "import sqlalchemy"], capture_output=True)
