@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from flytekit.loggers import logger
 
 _DONE = object()
 
@@ -58,6 +59,7 @@ class ParquetDirectorySink:
         self.rows += table.num_rows
         self._pending, self._pending_rows = [], 0
         if self._file_rows >= self.rows_per_file:
+            logger.info(f"sql: wrote {os.path.basename(self.files[-1])} ({self._file_rows:,} rows, {self.rows:,} so far)")
             self._writer.close()
             self._writer, self._file_rows = None, 0
 

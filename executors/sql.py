@@ -11,6 +11,7 @@ import tempfile
 from typing import Any
 
 from flytekit.core.context_manager import FlyteContextManager
+from flytekit.loggers import logger
 from flytekit.models import literals
 from flytekit.models.types import LiteralType
 from flytekitplugins.prebuilt.kit.config import ConfigError
@@ -113,6 +114,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig]):
 
         config = run.config
         reader = self.reader(run, url, connect_args)
+        logger.info(f"sql: reading {url.render_as_string(hide_password=True)} with the {reader} reader")
         local_dir = os.path.join(scratch, "results")
         os.makedirs(local_dir)
         with contextlib.ExitStack() as stack:
@@ -135,6 +137,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig]):
             if sink is None:  # the driver yielded no batch at all
                 sink = ParquetDirectorySink(local_dir, pa.schema([]), config.batch_rows, config.rows_per_file)
             sink.close()
+            logger.info(f"sql: {sink.rows:,} rows in {len(sink.files)} parquet file(s)")
             if reader == "adbc":
                 connection.commit()
         ctx = FlyteContextManager.current_context()
