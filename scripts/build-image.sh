@@ -41,4 +41,6 @@ revision=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "build-image: building $image from $BASE_IMAGE"
 docker build --network host -q -f "$dir/Dockerfile" -t "$image" \
   --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg VERSION="$version" --build-arg REVISION="$revision" --label prebuilt.source-hash="$source_hash" "$dir" >/dev/null
+# drop our older final images (each has its own copy of the venv); build-stage layers stay as the cache
+docker image prune -f --filter label=prebuilt.source-hash >/dev/null
 echo "build-image: built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"

@@ -11,6 +11,8 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 if ! docker info >/dev/null 2>&1; then
   echo "ensure-docker: starting dockerd" >&2
+  # a daemon killed with its session leaves a pid file that stops the next one from starting
+  if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then rm -f /var/run/docker.pid; fi
   nohup dockerd >/tmp/dockerd.log 2>&1 &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
