@@ -17,10 +17,9 @@ from flytekit.models.types import LiteralType
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run, write_deck_file
-from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, SCHEMA_VERSION, TASK_TYPE, SQLConfig
+from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, RESULTS, SCHEMA_VERSION, TASK_TYPE, SQLConfig
 from flytekitplugins.prebuilt.sql.query import IDENTIFIER_MARK_RE, check_identifier
 
-RESULTS, ROWS_AFFECTED = "results", "rows_affected"
 DECK_SAMPLE_ROWS = 10
 
 
@@ -76,7 +75,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig]):
             url = url.set(password=run.secret("password_secret"))
         connect_args = dict(config.connect_args)
         for key in config.secret_connect_args:
-            value = _resolve_connect_secret(run, key)
+            value = run.secret(f"secret_connect_args.{key}", config.secret_connect_args[key])
             if key == "password":  # the DBAPI's password: set on the URL so every reader uses it
                 url = url.set(password=value)
             else:
@@ -179,13 +178,6 @@ def _with_identifiers(statement: str, inputs: dict[str, Any], url) -> str:
         return ".".join(preparer.quote_identifier(part) for part in value.split("."))
 
     return IDENTIFIER_MARK_RE.sub(quoted, statement)
-
-
-def _resolve_connect_secret(run: Run[SQLConfig], key: str) -> str:
-    from flytekitplugins.prebuilt.kit.secrets import resolve_secret
-
-    field = run.config.field_name(f"secret_connect_args.{key}")
-    return resolve_secret(run.config.secret_connect_args[key], field, run.scrubber)
 
 
 class _connecting:

@@ -10,6 +10,7 @@ from flytekit.core.context_manager import ExecutionState, FlyteContextManager
 from flytekit.core.shim_task import ShimTaskExecutor
 from flytekit.exceptions.user import FlyteUserRuntimeException
 from flytekit.models import task as task_models
+from flytekit.models.security import Secret
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 from flytekitplugins.prebuilt.kit.contract import HEADER_KEY, read_header
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
@@ -28,9 +29,10 @@ class Run(Generic[C]):
     inputs: dict[str, Any]
     scrubber: SecretScrubber
 
-    def secret(self, field: str) -> str:
-        """Resolve the secret referenced by config field ``field`` (its value is scrubbed from then on)."""
-        return resolve_secret(getattr(self.config, field), self.config.field_name(field), self.scrubber)
+    def secret(self, field: str, secret: Secret | None = None) -> str:
+        """Resolve the secret in config field ``field`` (or ``secret``, named ``field`` in errors); its value
+        is scrubbed from then on."""
+        return resolve_secret(secret or getattr(self.config, field), self.config.field_name(field), self.scrubber)
 
     @property
     def output_names(self) -> list[str]:

@@ -11,11 +11,12 @@ from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 
 TASK_TYPE = "sql"
 SCHEMA_VERSION = 1  # major version of the custom schema below; bump on incompatible change
+RESULTS, ROWS_AFFECTED = "results", "rows_affected"  # output names (``results`` is upstream's)
 
 URL = re.compile(r"^(?P<dialect>[A-Za-z][\w]*)(?:\+(?P<driver>\w+))?://(?P<rest>.*)$", re.DOTALL)
 READERS = ("auto", "adbc", "sqlalchemy")
 ADBC_DIALECTS = ("sqlite", "postgresql")
-SECRET_LIKE = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+SECRET_LIKE = re.compile(r"pass|secret|token|^key$|api_?key", re.IGNORECASE)
 
 Scalar = Union[str, int, float, bool]
 

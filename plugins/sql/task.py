@@ -8,11 +8,8 @@ from typing import Any, Optional
 from flytekit.types.structured import StructuredDataset
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask
-from flytekitplugins.prebuilt.sql.config import SCHEMA_VERSION, TASK_TYPE, SQLConfig
+from flytekitplugins.prebuilt.sql.config import RESULTS, ROWS_AFFECTED, SCHEMA_VERSION, TASK_TYPE, SQLConfig
 from flytekitplugins.prebuilt.sql.query import parse_query
-
-RESULTS = "results"  # upstream's output name
-ROWS_AFFECTED = "rows_affected"
 
 
 class SQLTask(PrebuiltTask[SQLConfig]):
