@@ -5,7 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)/bin/uv)
 
-.PHONY: demo test unit images bench lint docker postgres clean
+REGISTRY ?=
+WHEELHOUSE ?= build/wheelhouse
+BASE ?= python:3.11-slim-bookworm
+FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
+
+.PHONY: demo test unit images publish local-base bench lint docker postgres registry clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv==0.13.8
@@ -22,10 +27,20 @@ docker:
 postgres:
 	bash scripts/ensure-postgres.sh
 
-images: $(VENV)/.installed docker  ## build every task type's image, tagged for this package version
-	for t in $$(ls images); do bash scripts/build-image.sh $$t || exit 1; done
+registry:
+	bash scripts/ensure-registry.sh
 
-test: $(VENV)/.installed images postgres  ## the whole suite: unit, SQLite, PostgreSQL, Docker images
+local-base: docker  ## when $(BASE) cannot be pulled (air-gapped), a local stand-in made with debootstrap
+	@docker image inspect $(BASE) >/dev/null 2>&1 || timeout 60 docker pull -q $(BASE) >/dev/null 2>&1 || bash scripts/make-local-base.sh
+
+images: $(VENV)/.installed local-base  ## build every task type's image offline, from a wheelhouse
+	$(FLYTE_PREBUILT) images build --wheelhouse $(WHEELHOUSE) --fill-wheelhouse
+
+publish: images  ## push every image to $(REGISTRY) and record digests in the lock file
+	@test -n "$(REGISTRY)" || { echo "usage: make publish REGISTRY=host:port/org"; exit 2; }
+	$(FLYTE_PREBUILT) images publish --registry $(REGISTRY)
+
+test: $(VENV)/.installed images postgres registry  ## the whole suite: unit, SQLite, PostgreSQL, Docker images, a registry
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 unit: $(VENV)/.installed

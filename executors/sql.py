@@ -21,6 +21,8 @@ from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, RESULTS, SCHEMA_V
 from flytekitplugins.prebuilt.sql.query import IDENTIFIER_MARK_RE, check_identifier
 
 DECK_SAMPLE_ROWS = 10
+# Dialects the sql image ships a driver for (its smoke test connects an engine for each).
+IMAGE_DIALECTS = ("sqlite://", "postgresql+psycopg2://", "mysql+pymysql://")
 
 
 class SQLExecutor(PrebuiltExecutor[SQLConfig]):

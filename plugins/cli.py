@@ -29,6 +29,50 @@ def image_name(task_type: str) -> None:
     click.echo(default_image(task_type))
 
 
+@main.group()
+def images() -> None:
+    """Build and publish the task types' images."""
+
+
+@images.command("build")
+@click.argument("task_types", nargs=-1)
+@click.option("--base-image", default="auto", show_default=True, help="Base image ('auto': python:3.11-slim-bookworm, else the local base).")
+@click.option("--wheelhouse", type=click.Path(file_okay=False), help="Install from these wheels only (no package index).")
+@click.option("--fill-wheelhouse", is_flag=True, help="Download the requirements into --wheelhouse first.")
+@click.option("--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA bundle (default: $PIP_CERT or $SSL_CERT_FILE).")
+@click.option("--force", is_flag=True, help="Rebuild even when the image was built from the same sources.")
+def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle, force) -> None:
+    """Build TASK_TYPES' images (default: all), tagged with this package version."""
+    from flytekitplugins.prebuilt import image_builder as ib
+
+    types_ = list(task_types) or ib.task_types()
+    try:
+        if fill_wheelhouse:
+            if not wheelhouse:
+                raise click.BadParameter("--fill-wheelhouse needs --wheelhouse")
+            ib.fill_wheelhouse(types_, wheelhouse)
+        builder = ib.Builder(base_image=base_image, wheelhouse=wheelhouse, ca_bundle=ca_bundle)
+        for task_type in types_:
+            builder.build(task_type, force=force)
+    except ib.ImageError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@images.command("publish")
+@click.argument("task_types", nargs=-1)
+@click.option("--registry", required=True, help="e.g. ghcr.io/my-org or 127.0.0.1:5000")
+@click.option("--lock-file", type=click.Path(dir_okay=False), help="Where to record digests (default: the package's).")
+def images_publish(task_types, registry, lock_file) -> None:
+    """Push TASK_TYPES' images (default: all) and record their digests in the lock file."""
+    from flytekitplugins.prebuilt import image_builder as ib
+
+    try:
+        for task_type in list(task_types) or ib.task_types():
+            ib.Builder().publish(task_type, registry, lock_file)
+    except ib.ImageError as error:
+        raise click.ClickException(str(error)) from None
+
+
 @main.command()
 @click.argument("source")
 @click.argument("task_name")

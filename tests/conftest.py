@@ -110,9 +110,7 @@ def _user_exists(name: str) -> bool:
 @pytest.fixture(scope="session")
 def sql_image() -> str:
     """The sql image for this package version, built from the current sources (a no-op when up to date)."""
-    from flytekitplugins.prebuilt.kit.images import default_image
+    from flytekitplugins.prebuilt.image_builder import Builder
 
-    image = default_image("sql")
     subprocess.run(["bash", str(ROOT / "scripts/ensure-docker.sh")], check=True)
-    subprocess.run(["bash", str(ROOT / "scripts/build-image.sh"), "sql"], check=True)
-    return image
+    return Builder().build("sql")

@@ -22,7 +22,10 @@ def run_container(image: str, argv: list[str], env: dict[str, str], mounts: list
     try:
         client.images.get(image)
     except ImageNotFound:
-        raise DockerUnavailable(f"image {image} is not present locally; build it with `make images` or pull it") from None
+        try:  # as the kubelet would: pull what the template names (by tag or by digest)
+            client.images.pull(image)
+        except DockerException as e:
+            raise DockerUnavailable(f"image {image} is not present and cannot be pulled ({e}); build it with `make images`") from None
     container = client.containers.run(
         image,
         command=argv,

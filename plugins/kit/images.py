@@ -1,18 +1,24 @@
-"""Default executor images, named from the package version: one source of truth for tasks and builds.
+"""Executor images, named from the package version: one source of truth for tasks and builds.
 
 A task serialized by version V of this package points at the image built from version V:
 ``<registry>/prebuilt-<type>:<V>-py<X.Y>``, where X.Y is the image's Python (fixed by its Dockerfile,
-not by the registering machine). ``make images`` tags its builds with exactly this name, via
-``flyte-prebuilt image-name <type>``. Unlike upstream, no environment variable of the registering
-machine (FLYTE_INTERNAL_IMAGE, ...) changes it: override per task with ``container_image=``.
+not by the registering machine). ``flyte-prebuilt images build`` tags its builds with exactly this
+name. Once an image is published, its digest is recorded in ``images.lock.json`` (shipped in the
+package) and tasks name it by digest, ``<repository>@sha256:...``, so what runs is exactly what was
+tested. Unlike upstream, no environment variable of the registering machine (FLYTE_INTERNAL_IMAGE,
+...) changes it: override per task with ``container_image=``.
 """
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Optional
 
 DEFAULT_REGISTRY = "ghcr.io/flytekitplugins-prebuilt"
 IMAGE_PYTHON = "3.11"  # the Python of images/<type>/Dockerfile's base
+LOCK_FILE = Path(__file__).with_name("images.lock.json")
 
 
 def package_version() -> str:
@@ -22,7 +28,34 @@ def package_version() -> str:
         return "0.0.0+unknown"
 
 
-def default_image(task_type: str, registry: str = DEFAULT_REGISTRY) -> str:
-    """The image tag that ``make images`` builds for this package version and task type."""
+def repository_name(task_type: str) -> str:
+    return f"prebuilt-{task_type}"
+
+
+def image_tag(task_type: str, registry: str = DEFAULT_REGISTRY) -> str:
+    """The tag the image of this package version is built under."""
     tag = package_version().replace("+", "_")  # '+' is not allowed in a Docker tag
-    return f"{registry}/prebuilt-{task_type}:{tag}-py{IMAGE_PYTHON}"
+    return f"{registry}/{repository_name(task_type)}:{tag}-py{IMAGE_PYTHON}"
+
+
+def default_image(task_type: str, lock_file: Optional[Path] = None) -> str:
+    """The published image by digest when the lock file records one for this version, else the tag."""
+    entry = read_lock(lock_file).get(task_type)
+    if entry and entry.get("package_version") == package_version():
+        return f"{entry['image'].rsplit(':', 1)[0]}@{entry['digest']}"
+    return image_tag(task_type)
+
+
+def read_lock(lock_file: Optional[Path] = None) -> dict:
+    path = Path(lock_file or LOCK_FILE)
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text()).get("images", {})
+
+
+def record_digest(task_type: str, image: str, digest: str, lock_file: Optional[Path] = None) -> None:
+    """Write a pushed image's digest to the lock file (what ``images publish`` does after a push)."""
+    path = Path(lock_file or LOCK_FILE)
+    entries = read_lock(path)
+    entries[task_type] = {"package_version": package_version(), "image": image, "digest": digest}
+    path.write_text(json.dumps({"version": 1, "images": dict(sorted(entries.items()))}, indent=2) + "\n")

@@ -1,7 +1,6 @@
 import pytest
 from flytekit.models import literals
 from flytekit.models.literals import Literal, Primitive, Scalar
-
 from flytekitplugins.prebuilt.emulator.rendering import Paths, render, uses_task_template
 
 PATHS = Paths(

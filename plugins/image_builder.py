@@ -1,0 +1,231 @@
+"""Build and publish the task types' images (Docker SDK): `flyte-prebuilt images build|publish`.
+
+One source of truth: an image is tagged with the name tasks of this package version point at
+(``kit.images.image_tag``); publishing pushes it to a registry and records the pushed digest in the
+package's lock file, so tasks serialized afterwards name their image by digest.
+
+Builds work behind a firewall: from a local base image (``scripts/make-local-base.sh``), from a
+wheelhouse instead of a package index, and with an extra CA bundle for a TLS-inspecting proxy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Callable, Optional
+
+import tomllib
+from flytekitplugins.prebuilt.kit import images
+
+ROOT = Path(__file__).resolve().parents[1]  # the source tree (images are built from a checkout)
+OFFICIAL_BASE = "python:3.11-slim-bookworm"
+LOCAL_BASE = "prebuilt-local-base:bookworm"
+SOURCE_LABEL = "prebuilt.source-hash"
+
+
+class ImageError(RuntimeError):
+    """A build or publish step failed; the message says what to do."""
+
+
+def task_types() -> list[str]:
+    return sorted(p.name for p in (ROOT / "images").iterdir() if (p / "Dockerfile").is_file())
+
+
+def docker_client():
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:
+        raise ImageError("building images needs the docker package: pip install 'flytekitplugins-prebuilt[emulator]'") from None
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except DockerException as e:
+        raise ImageError(f"no Docker engine answers ({e}); start one (scripts/ensure-docker.sh)") from None
+
+
+@dataclass
+class Builder:
+    base_image: str = "auto"  # 'auto': the official base when present or pullable, else the local one
+    wheelhouse: Optional[str] = None  # install from these wheels only (no package index)
+    ca_bundle: Optional[str] = None  # extra CA bundle for the index (default: PIP_CERT / SSL_CERT_FILE)
+    say: Callable[[str], None] = print
+
+    def build(self, task_type: str, force: bool = False) -> str:
+        """Build ``images/<task_type>/Dockerfile``; return the tag. Skipped when built from the same sources."""
+        client = docker_client()
+        directory = ROOT / "images" / task_type
+        if not (directory / "Dockerfile").is_file():
+            raise ImageError(f"no images/{task_type}/Dockerfile; task types with images: {', '.join(task_types())}")
+        tag = images.image_tag(task_type)
+        source_hash = self._source_hash(task_type)
+        if not force and _label(client, tag, SOURCE_LABEL) == source_hash:
+            self.say(f"{tag} is up to date")
+            return tag
+        base = self._base_image(client)
+        context = directory / "context"
+        self._prepare_context(task_type, context)
+        self.say(f"building {tag} from {base}{' with a wheelhouse' if self.wheelhouse else ''}")
+        stream = client.api.build(
+            path=str(directory),
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            network_mode="host",  # the package index is reachable from the host network only
+            buildargs={"BASE_IMAGE": base, "VERSION": images.package_version(), "REVISION": _revision(), "UV_VERSION": version("uv")},
+            labels={SOURCE_LABEL: source_hash},
+        )
+        for event in stream:
+            if "error" in event:
+                raise ImageError(f"building {tag} failed: {event['error'].strip()}")
+            line = event.get("stream", "").strip()
+            if line.startswith("Step "):
+                self.say(f"  {line}")
+        client.images.prune(filters={"label": SOURCE_LABEL, "dangling": True})  # our superseded images
+        size = client.images.get(tag).attrs["Size"] / 1e6
+        self.say(f"built {tag} ({size:.0f} MB)")
+        return tag
+
+    def publish(self, task_type: str, registry: str, lock_file: Optional[Path] = None) -> str:
+        """Push the image to ``registry`` (version tag and moving tag); record its digest; return image@digest."""
+        client = docker_client()
+        tag = images.image_tag(task_type)
+        try:
+            local = client.images.get(tag)
+        except Exception:
+            raise ImageError(f"{tag} is not built; run `flyte-prebuilt images build {task_type}` first") from None
+        repository = f"{registry.rstrip('/')}/{images.repository_name(task_type)}"
+        version_tag, moving_tag = tag.rsplit(":", 1)[1], f"latest-py{images.IMAGE_PYTHON}"
+        digest = None
+        for push_tag in (version_tag, moving_tag):
+            local.tag(repository, push_tag)
+            self.say(f"pushing {repository}:{push_tag}")
+            for event in client.api.push(repository, tag=push_tag, stream=True, decode=True):
+                if "error" in event:
+                    raise ImageError(f"pushing {repository}:{push_tag} failed: {event['error']}")
+                if event.get("status") == "Pushed" or event.get("status", "").startswith("latest"):
+                    self.say(f"  {event.get('id', '')} {event['status']}".rstrip())
+                digest = event.get("aux", {}).get("Digest", digest)
+        if not digest:
+            raise ImageError(f"the registry did not report a digest for {repository}")
+        images.record_digest(task_type, f"{repository}:{version_tag}", digest, lock_file)
+        self.say(f"published {repository}@{digest}")
+        return f"{repository}@{digest}"
+
+    # ------------------------------------------------------------------ steps
+
+    def _base_image(self, client) -> str:
+        from docker.errors import DockerException
+
+        if self.base_image != "auto":
+            if not _present(client, self.base_image):
+                raise ImageError(f"base image {self.base_image} is not present; pull it or build it (scripts/make-local-base.sh)")
+            return self.base_image
+        if _present(client, OFFICIAL_BASE):
+            return OFFICIAL_BASE
+        try:
+            client.images.pull(OFFICIAL_BASE)
+            return OFFICIAL_BASE
+        except DockerException:
+            pass
+        if _present(client, LOCAL_BASE):
+            self.say(f"{OFFICIAL_BASE} cannot be pulled here; using the local base {LOCAL_BASE}")
+            return LOCAL_BASE
+        raise ImageError(
+            f"base image {OFFICIAL_BASE} cannot be pulled and no local base exists: run "
+            f"`bash scripts/make-local-base.sh` (debootstrap from apt's mirror) or pass --base-image"
+        )
+
+    def _prepare_context(self, task_type: str, context: Path) -> None:
+        shutil.rmtree(context, ignore_errors=True)
+        (context / "wheels").mkdir(parents=True)
+        (context / "wheelhouse").mkdir()
+        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+        done = subprocess.run([uv, "build", "-q", "--wheel", "--out-dir", str(context / "wheels"), str(ROOT)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ImageError(f"building the package wheel failed:\n{done.stderr[-2000:]}")
+        (context / "requirements.txt").write_text("\n".join(runtime_requirements(task_type)) + "\n")
+        if self.wheelhouse:
+            wheels = list(Path(self.wheelhouse).glob("*.whl"))
+            if not wheels:
+                raise ImageError(f"wheelhouse {self.wheelhouse} holds no wheels")
+            for wheel in wheels:
+                shutil.copy(wheel, context / "wheelhouse")
+        bundle = self.ca_bundle or os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
+        if self.ca_bundle and not Path(self.ca_bundle).is_file():
+            raise ImageError(f"CA bundle {self.ca_bundle} does not exist")
+        shutil.copy(bundle, context / "ca.crt") if bundle and Path(bundle).is_file() else (context / "ca.crt").write_text("")
+
+    def _source_hash(self, task_type: str) -> str:
+        """What decides the image's content: its pinned requirements and the package's sources."""
+        digest = hashlib.sha256("\n".join(runtime_requirements(task_type)).encode())
+        for folder in (ROOT / "plugins", ROOT / "executors", ROOT / "images" / task_type):
+            for path in sorted(p for p in folder.rglob("*") if p.is_file() and "context" not in p.parts and p.suffix != ".pyc"):
+                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(path.read_bytes())
+        digest.update((ROOT / "pyproject.toml").read_bytes())
+        return digest.hexdigest()[:16]
+
+
+def runtime_requirements(task_type: str) -> list[str]:
+    """flytekit and the type's extra, pinned to the versions installed here (what the tests ran)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pinned = []
+    for requirement in ["flytekit", *project["optional-dependencies"][task_type]]:
+        name = re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0)
+        try:
+            pinned.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            pinned.append(requirement)
+    return pinned
+
+
+def fill_wheelhouse(task_types_: list[str], directory: str, say: Callable[[str], None] = print) -> None:
+    """Download the wheels of every image's requirements (plus uv) into ``directory``, for offline builds."""
+    requirements = sorted({r for t in task_types_ for r in runtime_requirements(t)} | {f"uv=={version('uv')}"})
+    stamp = Path(directory) / "requirements.txt"
+    if stamp.is_file() and stamp.read_text().split() == requirements:
+        say(f"wheelhouse {directory} is up to date")
+        return
+    say(f"downloading {len(requirements)} requirements and their dependencies into {directory}")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", images.IMAGE_PYTHON,
+         "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64", "-d", directory, *requirements],
+        capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise ImageError(f"filling the wheelhouse failed:\n{done.stderr[-2000:]}")
+    stamp.write_text("\n".join(requirements) + "\n")
+
+
+def _present(client, image: str) -> bool:
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(image)
+        return True
+    except ImageNotFound:
+        return False
+
+
+def _label(client, image: str, label: str) -> Optional[str]:
+    from docker.errors import ImageNotFound
+
+    try:
+        return (client.images.get(image).labels or {}).get(label)
+    except ImageNotFound:
+        return None
+
+
+def _revision() -> str:
+    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"

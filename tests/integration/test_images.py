@@ -1,0 +1,121 @@
+"""Each image: runs its smoke template as non-root, holds everything its executor imports, stays within
+its size budget; and publishing to a real registry pins tasks to the pushed digest."""
+
+import ast
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+import docker
+import pandas as pd
+import pytest
+from flytekitplugins.prebuilt.emulator import Emulator
+from flytekitplugins.prebuilt.image_builder import Builder, task_types
+from flytekitplugins.prebuilt.kit import images
+from flytekitplugins.prebuilt.sql import SQLConfig, SQLTask
+
+from tests.conftest import ROOT, make_people_db
+
+pytestmark = pytest.mark.docker
+
+
+def executor_imports(task_type: str) -> set[str]:
+    """Top-level modules the executor code imports, at module level or lazily inside functions."""
+    found = set()
+    for path in (ROOT / "executors").glob("*.py"):
+        if path.stem not in ("__init__", task_type) and not path.stem.startswith(("parquet", f"{task_type}_")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found - {"__future__"}
+
+
+def test_the_executor_import_scan_sees_lazy_imports():
+    assert {"sqlalchemy", "pyarrow", "adbc_driver_sqlite", "adbc_driver_postgresql", "flytekit"} <= executor_imports("sql")
+
+
+def test_sql_image_holds_everything_its_executor_imports(sql_image):
+    from flytekitplugins.prebuilt.executors.sql import IMAGE_DIALECTS
+
+    check = (
+        f"import importlib, sqlalchemy\n"
+        f"for m in {sorted(executor_imports('sql'))!r}: importlib.import_module(m)\n"
+        f"for u in {list(IMAGE_DIALECTS)!r}: sqlalchemy.create_engine(u + ('' if u.startswith('sqlite') else 'u@h/db'))\n"
+        f"print('complete')"
+    )
+    done = subprocess.run(["docker", "run", "--rm", sql_image, "python", "-c", check], capture_output=True, text=True)
+    assert done.stdout.strip() == "complete", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("task_type", task_types())
+def test_image_runs_as_non_root_within_its_size_budget(task_type, sql_image):
+    image = Builder().build(task_type)
+    user = subprocess.run(["docker", "run", "--rm", image, "id", "-u"], capture_output=True, text=True, check=True)
+    assert user.stdout.strip() != "0"
+    budget = re.search(r"Size budget: (\d+) MB", (ROOT / "images" / task_type / "README.md").read_text())
+    assert budget, f"images/{task_type}/README.md states no size budget"
+    size_mb = docker.from_env().images.get(image).attrs["Size"] / 1e6
+    assert size_mb <= int(budget.group(1)), f"{image} is {size_mb:.0f} MB, over its {budget.group(1)} MB budget"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's docker-registry on 127.0.0.1, storage in a temp dir, no auth."""
+    binary = shutil.which("docker-registry")
+    if not binary:
+        pytest.fail("docker-registry is missing: run `make registry` (scripts/ensure-registry.sh)")
+    port = _free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(json.dumps({
+        "version": 0.1, "storage": {"filesystem": {"rootdirectory": str(tmp_path / "data")}, "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{port}"}, "log": {"level": "warn"},
+    }))
+    server = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_publish_pins_tasks_to_the_digest_and_the_pulled_image_runs(registry, sql_image, tmp_path, monkeypatch):
+    lock = tmp_path / "images.lock.json"
+    pinned = Builder().publish("sql", registry, lock_file=lock)
+    assert re.fullmatch(rf"{registry}/prebuilt-sql@sha256:[0-9a-f]{{64}}", pinned)
+    assert json.loads(lock.read_text())["images"]["sql"]["package_version"] == images.package_version()
+
+    monkeypatch.setattr(images, "LOCK_FILE", lock)  # as if the package shipped this lock file
+    root = tmp_path / "store"
+    root.mkdir()
+    db = make_people_db(root / "people.db")
+    task = SQLTask("smoke", "select id, name from people where id < :n order by id", SQLConfig(url=f"sqlite:///{db}"), inputs={"n": int})
+    emulator = Emulator(str(root))
+    assert emulator.template(task).container.image == pinned
+
+    client = docker.from_env()
+    image_id = client.images.get(sql_image).id
+    client.images.remove(image_id, force=True)  # nothing local: the run must pull by digest
+    try:
+        result = emulator.run(task, {"n": 3}, in_container=True)
+        assert result.outputs["results"].open(pd.DataFrame).all()["id"].tolist() == [0, 1, 2]
+        assert client.images.get(pinned).id == image_id  # the very image that was tested and pushed
+    finally:
+        client.images.get(pinned).tag(*sql_image.rsplit(":", 1))
