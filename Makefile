@@ -10,7 +10,7 @@ WHEELHOUSE ?= build/wheelhouse
 BASE ?= python:3.11-slim-bookworm
 FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
 
-.PHONY: demo test unit images publish local-base bench lint docker postgres registry clean
+.PHONY: demo test unit images images-offline publish local-base bench lint docker postgres registry clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv==0.13.8
@@ -33,7 +33,10 @@ registry:
 local-base: docker  ## when $(BASE) cannot be pulled (air-gapped), a local stand-in made with debootstrap
 	@docker image inspect $(BASE) >/dev/null 2>&1 || timeout 60 docker pull -q $(BASE) >/dev/null 2>&1 || bash scripts/make-local-base.sh
 
-images: $(VENV)/.installed local-base  ## build every task type's image offline, from a wheelhouse
+images: $(VENV)/.installed local-base  ## build every task type's image (index reached with the machine's CA bundle)
+	$(FLYTE_PREBUILT) images build
+
+images-offline: $(VENV)/.installed local-base  ## the same from a wheelhouse, no package index
 	$(FLYTE_PREBUILT) images build --wheelhouse $(WHEELHOUSE) --fill-wheelhouse
 
 publish: images  ## push every image to $(REGISTRY) and record digests in the lock file

@@ -57,15 +57,16 @@ class Builder:
     base_image: str = "auto"  # 'auto': the official base when present or pullable, else the local one
     wheelhouse: Optional[str] = None  # install from these wheels only (no package index)
     ca_bundle: Optional[str] = None  # extra CA bundle for the index (default: PIP_CERT / SSL_CERT_FILE)
+    network: str = "host"  # the build's network: the index is reachable from the host's; 'none' proves offline
     say: Callable[[str], None] = print
 
-    def build(self, task_type: str, force: bool = False) -> str:
+    def build(self, task_type: str, force: bool = False, tag: Optional[str] = None) -> str:
         """Build ``images/<task_type>/Dockerfile``; return the tag. Skipped when built from the same sources."""
         client = docker_client()
         directory = ROOT / "images" / task_type
         if not (directory / "Dockerfile").is_file():
             raise ImageError(f"no images/{task_type}/Dockerfile; task types with images: {', '.join(task_types())}")
-        tag = images.image_tag(task_type)
+        tag = tag or images.image_tag(task_type)
         source_hash = self._source_hash(task_type)
         if not force and _label(client, tag, SOURCE_LABEL) == source_hash:
             self.say(f"{tag} is up to date")
@@ -80,7 +81,7 @@ class Builder:
             rm=True,
             forcerm=True,
             decode=True,
-            network_mode="host",  # the package index is reachable from the host network only
+            network_mode=self.network,
             buildargs={"BASE_IMAGE": base, "VERSION": images.package_version(), "REVISION": _revision(), "UV_VERSION": version("uv")},
             labels={SOURCE_LABEL: source_hash},
         )

@@ -64,6 +64,22 @@ def test_image_runs_as_non_root_within_its_size_budget(task_type, sql_image):
     assert size_mb <= int(budget.group(1)), f"{image} is {size_mb:.0f} MB, over its {budget.group(1)} MB budget"
 
 
+def test_offline_build_from_a_wheelhouse_without_any_network():
+    """The air-gapped build: local base when the official one cannot be pulled, wheels only, network 'none'."""
+    from flytekitplugins.prebuilt.image_builder import fill_wheelhouse
+
+    wheelhouse = str(ROOT / "build" / "wheelhouse")
+    fill_wheelhouse(["sql"], wheelhouse)
+    tag = "prebuilt-offline-check:sql"
+    Builder(wheelhouse=wheelhouse, network="none").build("sql", force=True, tag=tag)
+    try:
+        done = subprocess.run(["docker", "run", "--rm", tag, "python", "-c", "import flytekitplugins.prebuilt.executors.sql, adbc_driver_sqlite, psycopg2; print('ok')"],
+                              capture_output=True, text=True)
+        assert done.stdout.strip() == "ok", done.stderr[-2000:]
+    finally:
+        docker.from_env().images.remove(tag, force=True)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
