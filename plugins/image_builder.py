@@ -34,6 +34,9 @@ class ImageError(RuntimeError):
     """A build or publish step failed; the message says what to do."""
 
 
+BASE_DOCKERFILE = ROOT / "images" / "base.Dockerfile"
+
+
 def task_types() -> list[str]:
     return sorted(p.name for p in (ROOT / "images").iterdir() if (p / "Dockerfile").is_file())
 
@@ -75,8 +78,11 @@ class Builder:
         context = directory / "context"
         self._prepare_context(task_type, context)
         self.say(f"building {tag} from {base}{' with a wheelhouse' if self.wheelhouse else ''}")
+        # the type's Dockerfile extends the shared stages: join them into one file in the context
+        (context / "Dockerfile").write_text(BASE_DOCKERFILE.read_text() + "\n" + (directory / "Dockerfile").read_text())
         stream = client.api.build(
             path=str(directory),
+            dockerfile="context/Dockerfile",
             tag=tag,
             rm=True,
             forcerm=True,
@@ -169,6 +175,7 @@ class Builder:
     def _source_hash(self, task_type: str) -> str:
         """What decides the image's content: its pinned requirements and the package's sources."""
         digest = hashlib.sha256("\n".join(runtime_requirements(task_type)).encode())
+        digest.update(BASE_DOCKERFILE.read_bytes())
         for folder in (ROOT / "plugins", ROOT / "executors", ROOT / "images" / task_type):
             for path in sorted(p for p in folder.rglob("*") if p.is_file() and "context" not in p.parts and p.suffix != ".pyc"):
                 digest.update(str(path.relative_to(ROOT)).encode())
