@@ -3,7 +3,8 @@
 # which starts `FROM runtime`, and builds them with the type's requirements in context/.
 # Real builds use python:3.11-slim-bookworm; air-gapped builds pass a local base made by
 # scripts/make-local-base.sh and a wheelhouse.
-ARG BASE_IMAGE=python:3.11-slim-bookworm
+ARG PYTHON_VERSION=3.11
+ARG BASE_IMAGE=python:${PYTHON_VERSION}-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 ARG UV_VERSION=0.13.8

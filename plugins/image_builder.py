@@ -25,7 +25,7 @@ import tomllib
 from flytekitplugins.prebuilt.kit import images
 
 ROOT = Path(__file__).resolve().parents[1]  # the source tree (images are built from a checkout)
-OFFICIAL_BASE = "python:3.11-slim-bookworm"
+OFFICIAL_BASE = f"python:{images.IMAGE_PYTHON}-slim-bookworm"
 LOCAL_BASE = "prebuilt-local-base:bookworm"
 SOURCE_LABEL = "prebuilt.source-hash"
 
@@ -88,7 +88,7 @@ class Builder:
             forcerm=True,
             decode=True,
             network_mode=self.network,
-            buildargs={"BASE_IMAGE": base, "VERSION": images.package_version(), "REVISION": _revision(), "UV_VERSION": version("uv")},
+            buildargs={"PYTHON_VERSION": images.IMAGE_PYTHON, "BASE_IMAGE": base, "VERSION": images.package_version(), "REVISION": _revision(), "UV_VERSION": version("uv")},
             labels={SOURCE_LABEL: source_hash},
         )
         for event in stream:
@@ -119,8 +119,9 @@ class Builder:
             for event in client.api.push(repository, tag=push_tag, stream=True, decode=True):
                 if "error" in event:
                     raise ImageError(f"pushing {repository}:{push_tag} failed: {event['error']}")
-                if event.get("status") == "Pushed" or event.get("status", "").startswith("latest"):
-                    self.say(f"  {event.get('id', '')} {event['status']}".rstrip())
+                status = event.get("status", "")
+                if status in ("Pushed", "Layer already exists") or "digest:" in status:
+                    self.say(f"  {event.get('id', '')} {status}".strip())
                 digest = event.get("aux", {}).get("Digest", digest)
         if not digest:
             raise ImageError(f"the registry did not report a digest for {repository}")
