@@ -114,3 +114,12 @@ def sql_image() -> str:
 
     subprocess.run(["bash", str(ROOT / "scripts/ensure-docker.sh")], check=True)
     return Builder().build("sql")
+
+
+@pytest.fixture(scope="session")
+def script_image() -> str:
+    """The script image for this package version, built from the current sources (a no-op when up to date)."""
+    from flytekitplugins.prebuilt.image_builder import Builder
+
+    subprocess.run(["bash", str(ROOT / "scripts/ensure-docker.sh")], check=True)
+    return Builder().build("script")

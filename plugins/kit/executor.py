@@ -97,10 +97,10 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C]):
     def classify(error: Exception, scrubber: SecretScrubber) -> Exception:
         """A scrubbed copy of ``error`` of the class Flyte should see, without the chain that held secrets."""
         message = scrubber.scrub(_describe(error))
-        if isinstance(error, (UserError, ConfigError)):
-            clean: Exception = UserError(message)
-        elif isinstance(error, TransientError):
-            clean = TransientError(message)
+        if isinstance(error, (UserError, TransientError)):
+            clean: Exception = type(error)(message)  # keeps a subclass's error_code (e.g. USER:Timeout)
+        elif isinstance(error, ConfigError):
+            clean = UserError(message)
         else:
             clean = RuntimeError(f"{type(error).__name__}: {message}")
         return clean.with_traceback(error.__traceback__)
@@ -108,13 +108,20 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C]):
 
 def _describe(error: BaseException) -> str:
     """The error's message followed by its causes' (secrets are scrubbed by the caller)."""
-    parts, seen = [str(error) or type(error).__name__], {id(error)}
+    parts, seen = [_message(error)], {id(error)}
     cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        parts.append(f"caused by {type(cause).__name__}: {cause}")
+        parts.append(f"caused by {type(cause).__name__}: {_message(cause)}")
         cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
     return "\n".join(parts)
+
+
+def _message(error: BaseException) -> str:
+    """The error's own message (flytekit's exceptions prefix str() with their code, e.g. 'USER:Recoverable: error=')."""
+    if error.args and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error) or type(error).__name__
 
 
 def write_deck_file(html: str) -> None:

@@ -23,21 +23,44 @@ pytestmark = pytest.mark.docker
 
 
 def executor_imports(task_type: str) -> set[str]:
-    """Top-level modules the executor code imports, at module level or lazily inside functions."""
-    found = set()
-    for path in (ROOT / "executors").glob("*.py"):
-        if path.stem not in ("__init__", task_type) and not path.stem.startswith(("parquet", f"{task_type}_")):
+    """Top-level modules the executor imports, at module level or lazily inside functions, following our
+    own modules (flytekitplugins.prebuilt.*) transitively."""
+    found, seen, todo = set(), set(), [f"flytekitplugins.prebuilt.executors.{task_type}"]
+    while todo:
+        module = todo.pop()
+        if module in seen:
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.add(node.module.split(".")[0])
+        seen.add(module)
+        parts = module.split(".")[2:]  # after flytekitplugins.prebuilt
+        folder = ROOT / "executors" if parts[:1] == ["executors"] else ROOT / "plugins"
+        path = folder.joinpath(*parts[1:] if parts[:1] == ["executors"] else parts)
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        if not path.is_file():
+            continue
+        tree = ast.parse(path.read_text())
+        optional = {  # imports guarded by `except ImportError` are fallbacks, not requirements
+            id(inner) for node in ast.walk(tree) if isinstance(node, ast.Try)
+            and any(isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers)
+            for statement in node.body for inner in ast.walk(statement)
+        }
+        for node in ast.walk(tree):
+            if id(node) in optional:
+                continue
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flytekitplugins.prebuilt"):
+                names += [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if name.startswith("flytekitplugins.prebuilt"):
+                    todo.append(name)
+                else:
+                    found.add(name.split(".")[0])
     return found - {"__future__"}
 
 
 def test_the_executor_import_scan_sees_lazy_imports():
     assert {"sqlalchemy", "pyarrow", "adbc_driver_sqlite", "adbc_driver_postgresql", "flytekit"} <= executor_imports("sql")
+    assert "flytekit" in executor_imports("script") and "sqlalchemy" not in executor_imports("script")
 
 
 def test_sql_image_holds_everything_its_executor_imports(sql_image):
@@ -53,8 +76,19 @@ def test_sql_image_holds_everything_its_executor_imports(sql_image):
     assert done.stdout.strip() == "complete", done.stderr[-2000:]
 
 
+def test_script_image_holds_its_executor_imports_and_the_installers(script_image):
+    check = (
+        f"import importlib, shutil, subprocess\n"
+        f"for m in {sorted(executor_imports('script'))!r}: importlib.import_module(m)\n"
+        f"for tool in ('uv', 'pip', 'poetry', 'pipenv'): subprocess.run([tool, '--version'], check=True, capture_output=True)\n"
+        f"print('complete')"
+    )
+    done = subprocess.run(["docker", "run", "--rm", script_image, "python", "-c", check], capture_output=True, text=True)
+    assert done.stdout.strip() == "complete", done.stderr[-2000:]
+
+
 @pytest.mark.parametrize("task_type", task_types())
-def test_image_runs_as_non_root_within_its_size_budget(task_type, sql_image):
+def test_image_runs_as_non_root_within_its_size_budget(task_type):
     image = Builder().build(task_type)
     user = subprocess.run(["docker", "run", "--rm", image, "id", "-u"], capture_output=True, text=True, check=True)
     assert user.stdout.strip() != "0"

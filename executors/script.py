@@ -1,0 +1,226 @@
+"""Executor of the ``script`` task type: verify and unpack the bundle, build (or reuse) its environment,
+run the command under a deadline, collect its outputs. Failures say which kind they are."""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import typing
+from pathlib import Path
+from typing import Any
+
+from flytekit.core.context_manager import FlyteContextManager
+from flytekit.core.type_engine import TypeEngine
+from flytekit.loggers import logger
+from flytekit.types.directory import FlyteDirectory
+from flytekit.types.file import FlyteFile
+from flytekitplugins.prebuilt.kit.config import ConfigError
+from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
+from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run
+from flytekitplugins.prebuilt.script import bundle
+from flytekitplugins.prebuilt.script.config import SCHEMA_VERSION, TASK_TYPE, ScriptConfig
+from flytekitplugins.prebuilt.script.task import PLACEHOLDER
+
+TAIL_LINES = 40
+ENV_CACHE = "PREBUILT_ENV_CACHE"  # where environments are cached (a volume, or the image's cache dir)
+
+
+class ScriptExited(UserError):
+    error_code = "USER:ScriptExit"
+
+
+class DependencyInstallFailed(UserError):
+    error_code = "USER:DependencyInstall"
+
+
+class ScriptTimedOut(TransientError):
+    error_code = "USER:Timeout"
+
+
+class ScriptKilled(TransientError):
+    error_code = "USER:Killed"
+
+
+class ScriptExecutor(PrebuiltExecutor[ScriptConfig]):
+    TASK_TYPE = TASK_TYPE
+    SCHEMA_VERSION = SCHEMA_VERSION
+    CONFIG = ScriptConfig
+
+    def parse_extra(self, extra: dict[str, Any]) -> dict[str, Any]:
+        found = extra.pop("bundle", None)
+        super().parse_extra(extra)
+        if not isinstance(found, dict) or not found.get("sha256") or not (found.get("inline") or found.get("uri")):
+            raise ConfigError("custom.bundle", "expected {sha256, inline | uri}")
+        return {"bundle": found}
+
+    def run(self, run: Run[ScriptConfig]) -> Any:
+        from flytekitplugins.prebuilt.executors import script_env
+
+        config = run.config
+        work = Path(tempfile.mkdtemp(prefix="prebuilt-script-"))
+        source = work / "src"
+        bundle.extract(self._bundle_data(run.extra["bundle"], work), source, run.extra["bundle"]["sha256"])
+        try:
+            spec = script_env.detect(source, config.dependencies)
+            venv = script_env.ensure_environment(spec, _cache_dir())
+        except UserError as error:
+            raise DependencyInstallFailed(f"installing the bundle's dependencies failed: {error}") from None
+        outputs_file = work / "outputs.json"
+        inputs = {name: _local(value) for name, value in run.inputs.items()}
+        (work / "inputs.json").write_text(json.dumps({k: _jsonable(v) for k, v in inputs.items()}))
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("_FSEC_")},  # only the secrets asked for
+            **script_env.environment_variables(venv),
+            **config.env,
+            **{name: run.secret(f"secret_env.{name}", secret) for name, secret in config.secret_env.items()},
+            "PREBUILT_OUTPUTS_FILE": str(outputs_file),
+            "PREBUILT_INPUTS_FILE": str(work / "inputs.json"),
+            "PREBUILT_WORK_DIR": str(source),
+        }
+        argv = [PLACEHOLDER.sub(lambda m: _text(inputs[m.group(1)]), part) for part in config.command]
+        before = _snapshot(source) if config.changed_files_output else {}
+        _run(argv, env, source, config)
+        return self._outputs(run, source, outputs_file, before)
+
+    def _bundle_data(self, found: dict[str, Any], work: Path) -> bytes:
+        if found.get("inline"):
+            return base64.b64decode(found["inline"])
+        local = work / "bundle.zip"
+        try:
+            FlyteContextManager.current_context().file_access.get_data(found["uri"], str(local))
+        except Exception as error:
+            raise TransientError(f"cannot fetch the code bundle {found['uri']}: {error}") from None
+        return local.read_bytes()
+
+    def _outputs(self, run: Run[ScriptConfig], source: Path, outputs_file: Path, before: dict) -> Any:
+        config = run.config
+        types = TypeEngine.guess_python_types(run.template.interface.outputs)
+        written = None
+        values = []
+        for name, python_type in types.items():
+            if name in config.artifacts:
+                path = source / config.artifacts[name]
+                is_dir = issubclass(typing.get_origin(python_type) or python_type, FlyteDirectory)
+                if not (path.is_dir() if is_dir else path.is_file()):
+                    raise UserError(f"artifact {name!r}: the command produced no {'directory' if is_dir else 'file'} at {config.artifacts[name]}")
+                values.append(FlyteDirectory(str(path)) if is_dir else FlyteFile(str(path)))
+            elif name == config.changed_files_output:
+                values.append(FlyteDirectory(str(_copy_changed(source, before))))
+            else:
+                if written is None:
+                    written = _read_outputs(outputs_file)
+                if name not in written:
+                    raise UserError(f"output {name!r} is missing from $PREBUILT_OUTPUTS_FILE (it holds {sorted(written) or 'nothing'})")
+                values.append(_typed(name, written[name], python_type))
+        return values[0] if len(values) == 1 else tuple(values) if values else None
+
+
+def _run(argv: list[str], env: dict[str, str], cwd: Path, config: ScriptConfig) -> None:
+    """Run with output streamed (and scrubbed) line by line; enforce the deadline on the whole process group."""
+    command = argv[0] if config.shell else argv
+    logger.info(f"script: running {argv!r}" + (f" (deadline {config.deadline_seconds}s)" if config.deadline_seconds else ""))
+    try:
+        process = subprocess.Popen(command, shell=config.shell, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+    except OSError as error:
+        raise ScriptExited(f"cannot start {argv[0]!r}: {error}") from None
+    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    printer = threading.Thread(target=_relay, args=(process, tail), daemon=True)
+    printer.start()
+    timed_out = False
+    try:
+        process.wait(timeout=config.deadline_seconds or None)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=config.grace_seconds)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+    printer.join(5)
+    output = "".join(tail)
+    if timed_out:
+        raise ScriptTimedOut(f"the command ran past its deadline of {config.deadline_seconds}s and was stopped "
+                             f"(exit code {process.returncode}); last output:\n{output}")
+    if process.returncode == -signal.SIGKILL:
+        raise ScriptKilled(f"the command was killed (SIGKILL: out of memory?), exit code {process.returncode}; last output:\n{output}")
+    if process.returncode != 0:
+        raise ScriptExited(f"the command exited with code {process.returncode}; last output:\n{output}")
+
+
+def _relay(process: subprocess.Popen, tail: collections.deque) -> None:
+    for line in process.stdout:
+        tail.append(line)
+        print(line, end="", flush=True)  # sys.stdout is scrubbed while the executor runs
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "flytekitplugins-prebuilt" / "envs")
+
+
+def _local(value: Any) -> Any:
+    """Files and directories as local paths (downloaded); everything else as is."""
+    if isinstance(value, (FlyteFile, FlyteDirectory)):
+        return value.download()
+    return value
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(_jsonable(value))
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _read_outputs(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError("the command wrote no outputs file: write a JSON object to $PREBUILT_OUTPUTS_FILE")
+    try:
+        written = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise UserError(f"$PREBUILT_OUTPUTS_FILE is not valid JSON: {error}") from None
+    if not isinstance(written, dict):
+        raise UserError("$PREBUILT_OUTPUTS_FILE must hold a JSON object")
+    return written
+
+
+def _typed(name: str, value: Any, python_type: Any) -> Any:
+    base = typing.get_origin(python_type) or python_type
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if base in (int, float, str, bool, list, dict) and not isinstance(value, base):
+        raise UserError(f"output {name!r}: expected {base.__name__}, the outputs file has {type(value).__name__}")
+    return value
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def _copy_changed(root: Path, before: dict[str, tuple[int, int]]) -> Path:
+    changed = root.parent / "changed"
+    for relative, state in _snapshot(root).items():
+        if before.get(relative) != state:
+            target = changed / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / relative, target)
+    changed.mkdir(exist_ok=True)
+    return changed

@@ -1,0 +1,57 @@
+"""Kubernetes resource quantities ("500m", "2Gi", "1.5", "1e3"), validated at definition time.
+
+Flyte passes requests/limits to Kubernetes as quantity strings; a typo ("2GB", "1,5") would only fail
+when the pod is created. Here it fails when the task is defined, naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from flytekit import Resources
+from flytekitplugins.prebuilt.kit.config import ConfigError
+
+SUFFIXES = {
+    "": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+QUANTITY = re.compile(r"^(?P<number>[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)(?P<suffix>[a-zA-Z]{0,2})$")
+RESOURCE_NAMES = {"cpu": "cpu", "memory": "mem", "gpu": "gpu", "ephemeral_storage": "ephemeral_storage"}
+
+
+def parse_quantity(value: str | int | float, field: str) -> Decimal:
+    """The quantity's value in base units (cores, bytes, devices); ConfigError naming ``field`` if malformed."""
+    text = str(value).strip()
+    match = QUANTITY.match(text)
+    suffix = match.group("suffix") if match else None
+    if not match or suffix not in SUFFIXES or ("e" in match.group("number").lower() and suffix):
+        raise ConfigError(field, f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 1.5Gi, 512Mi)")
+    try:
+        return Decimal(match.group("number")) * SUFFIXES[suffix]
+    except InvalidOperation:
+        raise ConfigError(field, f"{value!r} is not a Kubernetes quantity") from None
+
+
+def resources(spec: dict[str, str | int | float] | None, field: str) -> Resources | None:
+    """flytekit Resources from {"cpu": "500m", "memory": "2Gi", "gpu": 1, "ephemeral_storage": "10Gi"}."""
+    if not spec:
+        return None
+    values = {}
+    for name, value in spec.items():
+        if name not in RESOURCE_NAMES:
+            raise ConfigError(f"{field}.{name}", f"unknown resource; use {', '.join(RESOURCE_NAMES)}")
+        amount = parse_quantity(value, f"{field}.{name}")
+        if amount <= 0:
+            raise ConfigError(f"{field}.{name}", "must be positive")
+        if name == "gpu" and amount != int(amount):
+            raise ConfigError(f"{field}.{name}", "GPUs are whole devices")
+        values[RESOURCE_NAMES[name]] = str(value)
+    return Resources(**values)
+
+
+def check_limits(requests: dict | None, limits: dict | None, field: str = "limits") -> None:
+    """A limit below its request is refused by Kubernetes; say so now."""
+    for name, limit in (limits or {}).items():
+        if name in (requests or {}) and parse_quantity(limit, f"{field}.{name}") < parse_quantity(requests[name], f"requests.{name}"):
+            raise ConfigError(f"{field}.{name}", f"{limit} is below the request {requests[name]}")

@@ -1,0 +1,137 @@
+"""``ScriptTask``: run a user's code bundle in a prebuilt environment image, no image to build."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import tempfile
+import typing
+from typing import Any, Optional, Sequence
+
+from flytekit.configuration import SerializationSettings
+from flytekit.core.context_manager import FlyteContextManager
+from flytekit.types.directory import FlyteDirectory
+from flytekit.types.file import FlyteFile
+from flytekitplugins.prebuilt.kit.config import ConfigError
+from flytekitplugins.prebuilt.kit.quantities import check_limits, resources
+from flytekitplugins.prebuilt.kit.task import PrebuiltTask
+from flytekitplugins.prebuilt.script import bundle
+from flytekitplugins.prebuilt.script.config import SCHEMA_VERSION, TASK_TYPE, ScriptConfig, ScriptPreset
+
+INLINE_LIMIT = 256 * 1024  # bundles up to this size travel inside the template (keep templates small)
+PLACEHOLDER = re.compile(r"\{\{\s*\.?\s*inputs\s*\.\s*(\w+)\s*\}\}", re.IGNORECASE)
+JSON_TYPES = (int, float, str, bool, list, dict)
+
+
+class ScriptTask(PrebuiltTask[ScriptConfig]):
+    """Run ``command`` on the code in ``source`` (a folder or one script), with its dependencies.
+
+    At definition time the source is packed into a deterministic zip (same files, same digest;
+    ``.gitignore``/``.prebuiltignore`` and the usual caches excluded) whose sha256 is part of the
+    task's identity. Small bundles travel inside the template; larger ones are uploaded, once, to
+    ``bundle_store`` (any Flyte data-layer URI) when the task is serialized.
+
+    Outputs: FlyteFile/FlyteDirectory outputs come from ``config.artifacts`` (or
+    ``changed_files_output``); every other output is read from the JSON file the command writes at
+    ``$PREBUILT_OUTPUTS_FILE``.
+    """
+
+    TASK_TYPE = TASK_TYPE
+    SCHEMA_VERSION = SCHEMA_VERSION
+
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        command: Optional[Sequence[str]] = None,
+        inputs: Optional[dict[str, type]] = None,
+        outputs: Optional[dict[str, type]] = None,
+        config: Optional[ScriptConfig] = None,
+        preset: Optional[ScriptPreset] = None,
+        requests: Optional[dict[str, Any]] = None,
+        limits: Optional[dict[str, Any]] = None,
+        bundle_store: str = "",
+        ignore: Sequence[str] = (),
+        **kwargs,
+    ):
+        if config is not None and (command is not None or preset is not None):
+            raise ConfigError("config", "give either config, or command (with an optional preset)")
+        if config is None:
+            config = (preset or ScriptPreset()).config(**({"command": tuple(command)} if command else {}))
+        if not isinstance(config, ScriptConfig):
+            raise ConfigError("config", f"expected ScriptConfig, got {type(config).__name__}")
+        inputs, outputs = dict(inputs or {}), dict(outputs or {})
+        _check_interface(config, inputs, outputs)
+        requests = {**((preset.requests if preset else None) or {}), **(requests or {})}
+        limits = {**((preset.limits if preset else None) or {}), **(limits or {})}
+        check_limits(requests, limits)
+        self._bundle = bundle.pack(source, extra_ignores=tuple(ignore))
+        self._bundle_store = bundle_store.rstrip("/")
+        if len(self._bundle.data) > INLINE_LIMIT and not self._bundle_store:
+            raise ConfigError(
+                "source",
+                f"the bundle is {len(self._bundle.data) // 1024} KiB, over the {INLINE_LIMIT // 1024} KiB that may travel in "
+                f"the task template; set bundle_store='s3://bucket/prefix' (any Flyte data-layer URI) or ignore more files",
+            )
+        self._uploaded = False
+        from flytekitplugins.prebuilt.executors.script import ScriptExecutor  # light: heavy work happens at run time
+
+        super().__init__(
+            name=name, config=config, executor_type=ScriptExecutor, inputs=inputs, outputs=outputs,
+            requests=resources(requests, "requests"), limits=resources(limits, "limits"), **kwargs,
+        )
+
+    @property
+    def bundle(self) -> bundle.Bundle:
+        return self._bundle
+
+    @property
+    def bundle_uri(self) -> str:
+        return f"{self._bundle_store}/{self._bundle.sha256}.zip" if self._bundle_store else ""
+
+    def custom_fields(self) -> dict[str, Any]:
+        where = {"uri": self.bundle_uri} if self._bundle_store else {"inline": base64.b64encode(self._bundle.data).decode()}
+        return {"bundle": {"sha256": self._bundle.sha256, "size": len(self._bundle.data), **where}}
+
+    def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
+        if self._bundle_store and not self._uploaded:  # content-addressed: uploading twice changes nothing
+            file_access = FlyteContextManager.current_context().file_access
+            with tempfile.TemporaryDirectory() as scratch:
+                local = os.path.join(scratch, f"{self._bundle.sha256}.zip")
+                with open(local, "wb") as f:
+                    f.write(self._bundle.data)
+                file_access.put_data(local, self.bundle_uri)
+            self._uploaded = True
+        return super().get_custom(settings)
+
+
+def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dict[str, type]) -> None:
+    for element in config.command:
+        for name in PLACEHOLDER.findall(element):
+            if name not in inputs:
+                raise ConfigError("config.command", f"{{{{.inputs.{name}}}}} names no input; inputs are {sorted(inputs) or 'none'}")
+    files = {*config.artifacts, *([config.changed_files_output] if config.changed_files_output else [])}
+    for name in files:
+        if name not in outputs:
+            raise ConfigError(f"config.artifacts.{name}", f"names no output; outputs are {sorted(outputs) or 'none'}")
+        if not _is_file_type(outputs[name]):
+            raise ConfigError(f"outputs.{name}", "an artifact output must be FlyteFile or FlyteDirectory")
+    if config.changed_files_output and not _is_subclass(outputs[config.changed_files_output], FlyteDirectory):
+        raise ConfigError("config.changed_files_output", "must name a FlyteDirectory output")
+    for name, python_type in outputs.items():
+        if name in files:
+            continue
+        if _is_file_type(python_type):
+            raise ConfigError(f"outputs.{name}", "a FlyteFile/FlyteDirectory output needs a path in config.artifacts")
+        if (typing.get_origin(python_type) or python_type) not in JSON_TYPES:
+            raise ConfigError(f"outputs.{name}", "outputs read from the JSON outputs file must be int, float, str, bool, list or dict")
+
+
+def _is_subclass(python_type: Any, base: type) -> bool:
+    origin = typing.get_origin(python_type) or python_type
+    return isinstance(origin, type) and issubclass(origin, base)
+
+
+def _is_file_type(python_type: Any) -> bool:
+    return _is_subclass(python_type, FlyteFile) or _is_subclass(python_type, FlyteDirectory)
