@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
-import tempfile
 import typing
 from typing import Any, Optional, Sequence
 
 from flytekit.configuration import SerializationSettings
-from flytekit.core.context_manager import FlyteContextManager
 from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.quantities import check_limits, resources
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask
-from flytekitplugins.prebuilt.script import bundle
+from flytekitplugins.prebuilt.script import bundle, versions
 from flytekitplugins.prebuilt.script.config import SCHEMA_VERSION, TASK_TYPE, ScriptConfig, ScriptPreset
 
 INLINE_LIMIT = 256 * 1024  # bundles up to this size travel inside the template (keep templates small)
@@ -30,7 +27,8 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
     At definition time the source is packed into a deterministic zip (same files, same digest;
     ``.gitignore``/``.prebuiltignore`` and the usual caches excluded) whose sha256 is part of the
     task's identity. Small bundles travel inside the template; larger ones are uploaded, once, to
-    ``bundle_store`` (any Flyte data-layer URI) when the task is serialized.
+    ``bundle_store`` (any Flyte data-layer URI) as ``<store>/<task name>/<sha256>.zip`` when the
+    task is serialized; ``flyte-prebuilt bundle list|download|derive`` work on those versions.
 
     Outputs: FlyteFile/FlyteDirectory outputs come from ``config.artifacts`` (or
     ``changed_files_output``); every other output is read from the JSON file the command writes at
@@ -67,7 +65,7 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
         limits = {**((preset.limits if preset else None) or {}), **(limits or {})}
         check_limits(requests, limits)
         self._bundle = bundle.pack(source, extra_ignores=tuple(ignore))
-        self._bundle_store = bundle_store.rstrip("/")
+        self._bundle_store, self._task_name = bundle_store.rstrip("/"), name
         if len(self._bundle.data) > INLINE_LIMIT and not self._bundle_store:
             raise ConfigError(
                 "source",
@@ -88,20 +86,15 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
 
     @property
     def bundle_uri(self) -> str:
-        return f"{self._bundle_store}/{self._bundle.sha256}.zip" if self._bundle_store else ""
+        return versions.version_uri(self._bundle_store, self._task_name, self._bundle.sha256) if self._bundle_store else ""
 
     def custom_fields(self) -> dict[str, Any]:
         where = {"uri": self.bundle_uri} if self._bundle_store else {"inline": base64.b64encode(self._bundle.data).decode()}
         return {"bundle": {"sha256": self._bundle.sha256, "size": len(self._bundle.data), **where}}
 
     def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
-        if self._bundle_store and not self._uploaded:  # content-addressed: uploading twice changes nothing
-            file_access = FlyteContextManager.current_context().file_access
-            with tempfile.TemporaryDirectory() as scratch:
-                local = os.path.join(scratch, f"{self._bundle.sha256}.zip")
-                with open(local, "wb") as f:
-                    f.write(self._bundle.data)
-                file_access.put_data(local, self.bundle_uri)
+        if self._bundle_store and not self._uploaded:  # content-addressed: pushing twice changes nothing
+            versions.push(self._bundle, self._bundle_store, self._task_name)
             self._uploaded = True
         return super().get_custom(settings)
 

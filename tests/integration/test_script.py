@@ -203,3 +203,33 @@ def test_bad_definitions_fail_naming_the_field(kwargs, field):
     with pytest.raises(ConfigError) as error:
         ScriptTask("bad", source=str(PROJECT), **kwargs)
     assert error.value.field == field
+
+
+def test_bundle_versions_push_list_download_and_derive(tmp_path):
+    from flytekitplugins.prebuilt.script import bundle, versions
+
+    store = str(tmp_path / "store")
+    first = bundle.pack(PROJECT)
+    assert versions.push(first, store, "train") == versions.push(first, store, "train")  # content-addressed
+    derived = versions.derive(store, "train", first.sha256, added={"config.py": b"x = 1\n"}, removed=["requirements.txt"])
+    assert sorted(derived.files) == ["config.py", "train.py"]
+    assert {v.sha256 for v in versions.list_versions(store, "train")} == {first.sha256, derived.sha256}
+    assert versions.download(store, "train", first.sha256) == first.data
+    (tmp_path / "store" / "train" / f"{first.sha256}.zip").write_bytes(b"tampered")
+    with pytest.raises(Exception, match="digest mismatch"):
+        versions.download(store, "train", first.sha256)
+
+
+def test_large_bundles_travel_through_the_store(tmp_path, env_cache):
+    project = tmp_path / "big"
+    shutil.copytree(PROJECT, project)
+    (project / "weights.bin").write_bytes(bytes(range(256)) * 2048 + os.urandom(300_000))
+    with pytest.raises(ConfigError, match="bundle_store") as error:
+        train_task(source=project)
+    assert error.value.field == "source"
+    store = tmp_path / "bundles"
+    task = train_task(source=project, bundle_store=str(store))
+    (tmp_path / "run").mkdir()
+    run = Emulator(str(tmp_path / "run")).run(task, {"epochs": 1})
+    assert run.outputs["epochs_run"] == 1
+    assert (store / "train" / f"{task.bundle.sha256}.zip").read_bytes() == task.bundle.data

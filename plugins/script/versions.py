@@ -1,0 +1,86 @@
+"""Bundle versions in a store: push, list, download, and derive a new version from a previous one.
+
+A store is any Flyte data-layer location (``s3://bucket/bundles``, ``gs://...``, a local folder). A task's
+versions live under ``<store>/<task name>/<sha256>.zip``: immutable (the name is the digest) and
+deduplicated. This is DataRobot's custom task versions workflow: create from a folder, list, download
+as a zip, create from a previous version with files added or removed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from flytekit.core.context_manager import FlyteContextManager
+from flytekitplugins.prebuilt.kit.errors import UserError
+from flytekitplugins.prebuilt.script import bundle
+
+
+@dataclass(frozen=True)
+class Version:
+    sha256: str
+    size: int
+    created: datetime.datetime | None
+    uri: str
+
+
+def version_uri(store: str, task_name: str, sha256: str) -> str:
+    return f"{store.rstrip('/')}/{task_name}/{sha256}.zip"
+
+
+def push(data: bundle.Bundle, store: str, task_name: str) -> str:
+    """Upload a bundle (a no-op when that version exists already); return its URI."""
+    uri = version_uri(store, task_name, data.sha256)
+    file_access = FlyteContextManager.current_context().file_access
+    if file_access.exists(uri):
+        return uri
+    with tempfile.TemporaryDirectory() as scratch:
+        local = os.path.join(scratch, f"{data.sha256}.zip")
+        with open(local, "wb") as f:
+            f.write(data.data)
+        file_access.put_data(local, uri)
+    return uri
+
+
+def list_versions(store: str, task_name: str) -> list[Version]:
+    """The task's versions in the store, oldest first."""
+    folder = f"{store.rstrip('/')}/{task_name}"
+    fs = FlyteContextManager.current_context().file_access.get_filesystem_for_path(folder)
+    if not fs.exists(folder):
+        return []
+    versions = []
+    for entry in fs.ls(folder, detail=True):
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if name.endswith(".zip") and len(name) == 68:
+            created = entry.get("created") or entry.get("mtime") or entry.get("LastModified")
+            if isinstance(created, (int, float)):
+                created = datetime.datetime.fromtimestamp(created, tz=datetime.timezone.utc)
+            versions.append(Version(name[:-4], int(entry.get("size") or 0), created, version_uri(store, task_name, name[:-4])))
+    return sorted(versions, key=lambda v: (v.created or datetime.datetime.min.replace(tzinfo=datetime.timezone.utc), v.sha256))
+
+
+def download(store: str, task_name: str, sha256: str) -> bytes:
+    """A version's zip, verified against its digest."""
+    uri = version_uri(store, task_name, sha256)
+    file_access = FlyteContextManager.current_context().file_access
+    with tempfile.TemporaryDirectory() as scratch:
+        local = os.path.join(scratch, "bundle.zip")
+        try:
+            file_access.get_data(uri, local)
+        except Exception as error:
+            raise UserError(f"no version {sha256} of {task_name!r} in {store}: {error}") from None
+        data = open(local, "rb").read()
+    bundle.verify(data, sha256)
+    return data
+
+
+def derive(store: str, task_name: str, sha256: str, added: Mapping[str, bytes] | None = None, removed: Iterable[str] = ()) -> bundle.Bundle:
+    """A new version from a previous one with files added/replaced and removed; pushed to the store."""
+    data = download(store, task_name, sha256)
+    previous = bundle.Bundle(data=data, sha256=sha256, files=tuple(sorted(bundle.read_files(data))))
+    new = bundle.changed(previous, added=added, removed=removed)
+    push(new, store, task_name)
+    return new
