@@ -80,6 +80,7 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig]):
             **script_env.environment_variables(venv),
             **config.env,
             **{name: run.secret(f"secret_env.{name}", secret) for name, secret in config.secret_env.items()},
+            **{f"PREBUILT_INPUT_{name.upper()}": _text(value) for name, value in inputs.items()},
             "PREBUILT_OUTPUTS_FILE": str(outputs_file),
             "PREBUILT_INPUTS_FILE": str(work / "inputs.json"),
             "PREBUILT_WORK_DIR": str(source),

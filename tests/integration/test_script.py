@@ -143,12 +143,13 @@ def test_secret_env_is_injected_and_scrubbed_from_captured_output(tmp_path, env_
     project.mkdir()
     (project / "leak.py").write_text(
         "import json, os\nprint('token is', os.environ['API_TOKEN'], flush=True)\n"
+        "assert os.environ['PREBUILT_INPUT_LABEL'] == 'x y'\n"
         "json.dump({'length': len(os.environ['API_TOKEN'])}, open(os.environ['PREBUILT_OUTPUTS_FILE'], 'w'))\n")
-    task = ScriptTask("leak", source=str(project), command=["python", "leak.py"], outputs={"length": int},
+    task = ScriptTask("leak", source=str(project), command=["python", "leak.py"], inputs={"label": str}, outputs={"length": int},
                       config=None, preset=ScriptPreset.of(dependencies="none", secret_env={"API_TOKEN": Secret(group="svc", key="token")}))
     emulator = Emulator(str(tmp_path / "store"), secrets={("svc", "token"): "tok-s3cr3t-value"})
     (tmp_path / "store").mkdir()
-    run = emulator.run(task, {})
+    run = emulator.run(task, {"label": "x y"})
     assert run.outputs["length"] == len("tok-s3cr3t-value")
     assert "token is ***" in run.logs and "tok-s3cr3t-value" not in run.logs
     assert not any(b"tok-s3cr3t-value" in p.read_bytes() for p in (tmp_path / "store").rglob("*") if p.is_file())
