@@ -49,8 +49,9 @@ test: $(VENV)/.installed images postgres registry  ## the whole suite: unit, SQL
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests/unit
 
-bench: $(VENV)/.installed  ## ours vs upstream, 5M rows SQLite -> parquet; writes docs/benchmarks.md
+bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows) and script environments (uv vs pip, warm start); writes docs/benchmarks.md
 	$(PY) bench/run.py
+	$(PY) bench/script_env.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check plugins executors tests examples bench

@@ -4,7 +4,8 @@ Every run is a fresh process (``bench/sql_to_parquet.py``), so its peak RSS (``r
 ``os.wait4``) is that method's alone, and runs are interleaved (A1 B1 C1 A2 ...) so that noise from
 a shared machine falls on every method alike. Medians are reported. ``ours`` also runs at
 ``--also-rows`` to show that its memory does not grow with the result. Raw runs go to
-``bench/results/``; the summary rewrites ``docs/benchmarks.md``.
+``bench/results/``; the summary rewrites this benchmark's section of ``docs/benchmarks.md``
+(``<!-- sql-bench:start -->`` to ``<!-- sql-bench:end -->``), leaving the rest of the file alone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import subprocess
 import sys
 import time
 
-from make_table import make_table  # bench/ is on sys.path: run.py is run as a script
+from doc_sections import write_section  # bench/ is on sys.path: run.py is run as a script
+from make_table import make_table
 from sql_to_parquet import METHODS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -148,7 +150,7 @@ def verdict(summary: list[dict], rows: int, also_rows: int) -> list[str]:
     return lines
 
 
-def write_doc(summary: list[dict], args, started: str, raw: str) -> None:
+def write_doc(summary: list[dict], args, started: str, raw: str, doc: str = DOC) -> None:
     def num(v, fmt):
         return "" if v is None else format(v, fmt)
 
@@ -169,7 +171,7 @@ def write_doc(summary: list[dict], args, started: str, raw: str) -> None:
             f"| {r['method']} | {r['rows']:,} | {r['wall_s']:.2f} | {r['process_wall_s']:.2f} | {r['cpu_s']:.2f} "
             f"| {r['peak_rss_mb']:.0f} | {speed} | {num(r['memory_ratio'], '.3f')} |"
         )
-    text = f"""# Benchmarks: SQL query to parquet
+    text = f"""## SQL query to parquet
 
 `SELECT * FROM t` on a SQLite table of {args.rows:,} rows (`id INTEGER, name TEXT, value REAL, created
 TIMESTAMP`), run locally in-process through each task type until the result is parquet in flytekit's raw
@@ -185,10 +187,10 @@ the task call alone; *process wall* is the whole child process (interpreter star
 *process CPU* is its user + system time (all threads; steadier than wall time on a busy machine); *peak RSS* is
 the child's `ru_maxrss`. Memory ratio is peak RSS divided by `{BASELINE}`'s at the same size.
 
-## Reproduce
+### Reproduce
 
 ```
-make bench        # = .venv/bin/python bench/run.py --rows {args.rows} --repeats {args.repeats} --also-rows {args.also_rows}
+.venv/bin/python bench/run.py --rows {args.rows} --repeats {args.repeats} --also-rows {args.also_rows}   # part of `make bench`
 ```
 
 Raw runs: `{os.path.relpath(raw, ROOT)}` (git-ignored). Run on {started}:
@@ -197,16 +199,15 @@ Raw runs: `{os.path.relpath(raw, ROOT)}` (git-ignored). Run on {started}:
 
 The machine may be shared with other work, so timings are noisy; compare methods within one run only.
 
-## Results
+### Results
 
 {chr(10).join(table)}
 
-## Targets
+### Targets
 
 {chr(10).join(verdict(summary, args.rows, args.also_rows))}
 """
-    with open(DOC, "w") as f:
-        f.write(text)
+    write_section(doc, "sql-bench", text)
 
 
 def main() -> None:
@@ -216,6 +217,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--also-rows", type=int, default=1_000_000, help="also run ours at this size (0: skip)")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--doc", default=DOC, help="the markdown file whose sql-bench section is rewritten")
     args = parser.parse_args()
 
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -253,8 +255,8 @@ def main() -> None:
     for line in verdict(summary, args.rows, args.also_rows):
         print(line, file=sys.stderr)
     if not args.no_doc:
-        write_doc(summary, args, started, raw)
-        print(f"wrote {DOC}", file=sys.stderr)
+        write_doc(summary, args, started, raw, args.doc)
+        print(f"wrote the sql-bench section of {args.doc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -61,10 +61,23 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig]):
         return {"bundle": found}
 
     def run(self, run: Run[ScriptConfig]) -> Any:
+        # inside the execution's working directory; removed here unless file outputs still need it
+        # (flytekit uploads those after this returns)
+        state = FlyteContextManager.current_context().execution_state
+        work = Path(tempfile.mkdtemp(prefix="prebuilt-script-", dir=state.working_dir if state else None))
+        try:
+            result = self._run_in(run, work)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        if not (run.config.artifacts or run.config.changed_files_output):
+            shutil.rmtree(work, ignore_errors=True)
+        return result
+
+    def _run_in(self, run: Run[ScriptConfig], work: Path) -> Any:
         from flytekitplugins.prebuilt.executors import script_env
 
         config = run.config
-        work = Path(tempfile.mkdtemp(prefix="prebuilt-script-"))
         source = work / "src"
         bundle.extract(self._bundle_data(run.extra["bundle"], work), source, run.extra["bundle"]["sha256"])
         try:
