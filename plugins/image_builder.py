@@ -42,17 +42,13 @@ def task_types() -> list[str]:
 
 
 def docker_client():
+    from flytekitplugins.prebuilt.emulator.docker_runner import DockerUnavailable
+    from flytekitplugins.prebuilt.emulator.docker_runner import docker_client as connect
+
     try:
-        import docker
-        from docker.errors import DockerException
-    except ImportError:
-        raise ImageError("building images needs the docker package: pip install 'flytekitplugins-prebuilt[emulator]'") from None
-    try:
-        client = docker.from_env()
-        client.ping()
-        return client
-    except DockerException as e:
-        raise ImageError(f"no Docker engine answers ({e}); start one (scripts/ensure-docker.sh)") from None
+        return connect()
+    except DockerUnavailable as error:
+        raise ImageError(str(error)) from None
 
 
 @dataclass
@@ -171,7 +167,10 @@ class Builder:
         bundle = self.ca_bundle or os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
         if self.ca_bundle and not Path(self.ca_bundle).is_file():
             raise ImageError(f"CA bundle {self.ca_bundle} does not exist")
-        shutil.copy(bundle, context / "ca.crt") if bundle and Path(bundle).is_file() else (context / "ca.crt").write_text("")
+        if bundle and Path(bundle).is_file():
+            shutil.copy(bundle, context / "ca.crt")
+        else:
+            (context / "ca.crt").write_text("")  # the Dockerfile copies it either way
 
     def _source_hash(self, task_type: str) -> str:
         """What decides the image's content: its pinned requirements and the package's sources."""

@@ -107,19 +107,19 @@ def _user_exists(name: str) -> bool:
 # ------------------------------------------------------------------ Docker image
 
 
-@pytest.fixture(scope="session")
-def sql_image() -> str:
-    """The sql image for this package version, built from the current sources (a no-op when up to date)."""
+def built_image(task_type: str) -> str:
+    """The task type's image for this package version, built from the current sources (a no-op when up to date)."""
     from flytekitplugins.prebuilt.image_builder import Builder
 
     subprocess.run(["bash", str(ROOT / "scripts/ensure-docker.sh")], check=True)
-    return Builder().build("sql")
+    return Builder().build(task_type)
+
+
+@pytest.fixture(scope="session")
+def sql_image() -> str:
+    return built_image("sql")
 
 
 @pytest.fixture(scope="session")
 def script_image() -> str:
-    """The script image for this package version, built from the current sources (a no-op when up to date)."""
-    from flytekitplugins.prebuilt.image_builder import Builder
-
-    subprocess.run(["bash", str(ROOT / "scripts/ensure-docker.sh")], check=True)
-    return Builder().build("script")
+    return built_image("script")

@@ -7,18 +7,26 @@ class DockerUnavailable(RuntimeError):
     pass
 
 
-def run_container(image: str, argv: list[str], env: dict[str, str], mounts: list[str], network: str, timeout: float) -> tuple[int, str]:
-    """Run ``argv`` in ``image`` with ``mounts`` bound at the same paths; return (exit code, logs)."""
+def docker_client():
+    """A connected Docker SDK client, or DockerUnavailable saying what to do."""
     try:
         import docker
-        from docker.errors import DockerException, ImageNotFound
+        from docker.errors import DockerException
     except ImportError:
-        raise DockerUnavailable("running in a container needs the docker package: pip install 'flytekitplugins-prebuilt[emulator]'") from None
+        raise DockerUnavailable("Docker support needs the docker package: pip install 'flytekitplugins-prebuilt[emulator]'") from None
     try:
         client = docker.from_env()
         client.ping()
+        return client
     except DockerException as e:
-        raise DockerUnavailable(f"no Docker engine answers ({e}); start one (scripts/ensure-docker.sh) or run without a container") from None
+        raise DockerUnavailable(f"no Docker engine answers ({e}); start one (scripts/ensure-docker.sh)") from None
+
+
+def run_container(image: str, argv: list[str], env: dict[str, str], mounts: list[str], network: str, timeout: float) -> tuple[int, str]:
+    """Run ``argv`` in ``image`` with ``mounts`` bound at the same paths; return (exit code, logs)."""
+    client = docker_client()  # first: it explains a missing docker package or engine
+    from docker.errors import DockerException, ImageNotFound
+
     try:
         client.images.get(image)
     except ImageNotFound:

@@ -63,6 +63,12 @@ def test_the_executor_import_scan_sees_lazy_imports():
     assert "flytekit" in executor_imports("script") and "sqlalchemy" not in executor_imports("script")
 
 
+def assert_check_passes(image: str, check: str) -> None:
+    """Run a Python check inside the image; it prints 'complete' when everything it tried worked."""
+    done = subprocess.run(["docker", "run", "--rm", image, "python", "-c", check], capture_output=True, text=True)
+    assert done.stdout.strip() == "complete", done.stderr[-2000:]
+
+
 def test_sql_image_holds_everything_its_executor_imports(sql_image):
     from flytekitplugins.prebuilt.executors.sql import IMAGE_DIALECTS
 
@@ -72,8 +78,7 @@ def test_sql_image_holds_everything_its_executor_imports(sql_image):
         f"for u in {list(IMAGE_DIALECTS)!r}: sqlalchemy.create_engine(u + ('' if u.startswith('sqlite') else 'u@h/db'))\n"
         f"print('complete')"
     )
-    done = subprocess.run(["docker", "run", "--rm", sql_image, "python", "-c", check], capture_output=True, text=True)
-    assert done.stdout.strip() == "complete", done.stderr[-2000:]
+    assert_check_passes(sql_image, check)
 
 
 def test_script_image_holds_its_executor_imports_and_the_installers(script_image):
@@ -83,8 +88,7 @@ def test_script_image_holds_its_executor_imports_and_the_installers(script_image
         f"for tool in ('uv', 'pip', 'poetry', 'pipenv'): subprocess.run([tool, '--version'], check=True, capture_output=True)\n"
         f"print('complete')"
     )
-    done = subprocess.run(["docker", "run", "--rm", script_image, "python", "-c", check], capture_output=True, text=True)
-    assert done.stdout.strip() == "complete", done.stderr[-2000:]
+    assert_check_passes(script_image, check)
 
 
 @pytest.mark.parametrize("task_type", task_types())
