@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    from flytekitplugins.prebuilt.executors import script_env
+    from flytekitplugins.prebuilt.executors.script import environment as script_env
     from script_quickstart import train  # the example's own task definition
 
     cache = os.environ["PREBUILT_ENV_CACHE"]

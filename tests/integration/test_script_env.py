@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from flytekitplugins.prebuilt.executors import script_env
-from flytekitplugins.prebuilt.executors.script_env import (
+from flytekitplugins.prebuilt.executors.script import environment as script_env
+from flytekitplugins.prebuilt.executors.script.environment import (
     KINDS,
     MARKER,
     DependencySpec,
@@ -753,7 +753,7 @@ def test_concurrent_threads_install_once(project, cache, count_builds):
 
 CONCURRENT_SCRIPT = """
 import sys, time
-from flytekitplugins.prebuilt.executors import script_env
+from flytekitplugins.prebuilt.executors.script import environment as script_env
 
 project, cache, log = sys.argv[1:]
 real = script_env._build

@@ -95,7 +95,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig]):
 
     def execute(self, url, connect_args, statements: list[str], params: dict[str, Any]) -> int:
         """DDL/DML: every statement in one transaction, all rolled back if one fails."""
-        from flytekitplugins.prebuilt.executors.sql_readers import bound, sqlalchemy_connection
+        from flytekitplugins.prebuilt.executors.sql.readers import bound, sqlalchemy_connection
 
         with contextlib.ExitStack() as stack:
             with _connecting(url):
@@ -110,8 +110,8 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig]):
     def query(self, run: Run[SQLConfig], url, connect_args, statements, params, scratch: str) -> literals.LiteralMap:
         """Stream the last statement's rows into parquet files under the raw output prefix."""
         import pyarrow as pa
-        from flytekitplugins.prebuilt.executors import sql_readers
-        from flytekitplugins.prebuilt.executors.parquet_sink import ParquetDirectorySink, prefetch
+        from flytekitplugins.prebuilt.executors.sql import readers as sql_readers
+        from flytekitplugins.prebuilt.executors.sql.parquet_sink import ParquetDirectorySink, prefetch
 
         config = run.config
         reader = self.reader(run, url, connect_args)

@@ -75,7 +75,7 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig]):
         return result
 
     def _run_in(self, run: Run[ScriptConfig], work: Path) -> Any:
-        from flytekitplugins.prebuilt.executors import script_env
+        from flytekitplugins.prebuilt.executors.script import environment as script_env
 
         config = run.config
         source = work / "src"
