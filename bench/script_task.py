@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    from flytekitplugins.prebuilt.executors.script import environment as script_env
+    from flytekitplugins.prebuilt.executors.script import environments as script_env
+    from flytekitplugins.prebuilt.executors.script import locks
     from script_quickstart import train  # the example's own task definition
 
     cache = os.environ["PREBUILT_ENV_CACHE"]
@@ -47,8 +48,8 @@ def main() -> None:
         assert not os.listdir(cache), f"{cache} is not empty"
         result = {"cold_task_s": timed(lambda: train(epochs=1))}
     else:
-        assert list(Path(cache).glob(f"*/{script_env.MARKER}")), f"no complete environment in {cache}"
-        venv = script_env.ensure_environment(script_env.detect(PROJECT, "requirements"), cache)
+        assert list(Path(cache).glob(f"*/{locks.MARKER}")), f"no complete environment in {cache}"
+        venv = script_env.ensure_environment(locks.detect(PROJECT, "requirements"), cache)
         work = Path(tempfile.mkdtemp(prefix="bench-direct-"))
         shutil.copytree(PROJECT, work / "src")
         argv = [str(script_env.venv_python(venv)), "train.py", "--epochs", "1"]
@@ -56,7 +57,7 @@ def main() -> None:
         calls = {
             "task_s": lambda: train(epochs=1),
             "direct_s": lambda: subprocess.run(argv, cwd=work / "src", env=env, check=True, stdout=subprocess.PIPE),
-            "lookup_s": lambda: script_env.ensure_environment(script_env.detect(PROJECT, "requirements"), cache),
+            "lookup_s": lambda: script_env.ensure_environment(locks.detect(PROJECT, "requirements"), cache),
         }
         for call in calls.values():  # warm-up
             call()

@@ -75,14 +75,14 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig]):
         return result
 
     def _run_in(self, run: Run[ScriptConfig], work: Path) -> Any:
-        from flytekitplugins.prebuilt.executors.script import environment as script_env
+        from flytekitplugins.prebuilt.executors.script import environments, locks
 
         config = run.config
         source = work / "src"
         bundle.extract(self._bundle_data(run.extra["bundle"], work), source, run.extra["bundle"]["sha256"])
         try:
-            spec = script_env.detect(source, config.dependencies)
-            venv = script_env.ensure_environment(spec, _cache_dir())
+            spec = locks.detect(source, config.dependencies)
+            venv = environments.ensure_environment(spec, _cache_dir())
         except UserError as error:
             raise DependencyInstallFailed(f"installing the bundle's dependencies failed: {error}") from None
         outputs_file = work / "outputs.json"
@@ -90,7 +90,7 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig]):
         (work / "inputs.json").write_text(json.dumps({k: _jsonable(v) for k, v in inputs.items()}))
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("_FSEC_")},  # only the secrets asked for
-            **script_env.environment_variables(venv),
+            **environments.environment_variables(venv),
             **config.env,
             **{name: run.secret(f"secret_env.{name}", secret) for name, secret in config.secret_env.items()},
             **{f"PREBUILT_INPUT_{name.upper()}": _text(value) for name, value in inputs.items()},

@@ -15,16 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-from flytekitplugins.prebuilt.executors.script import environment as script_env
-from flytekitplugins.prebuilt.executors.script.environment import (
-    KINDS,
-    MARKER,
-    DependencySpec,
-    detect,
+from flytekitplugins.prebuilt.executors.script import environments as script_env
+from flytekitplugins.prebuilt.executors.script import locks
+from flytekitplugins.prebuilt.executors.script.environments import (
     ensure_environment,
     environment_variables,
     venv_python,
 )
+from flytekitplugins.prebuilt.executors.script.locks import KINDS, MARKER, DependencySpec, detect
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 
 PY = "%d.%d" % sys.version_info[:2]
@@ -593,7 +591,7 @@ def test_pip_only_options_become_uv_flags(project, cache):
     write(project / "requirements.txt", "--pre\n--trusted-host pypi.org\n--prefer-binary\nsix==1.16.0\n")
     venv = ensure_environment(detect(project), cache)
     assert run_python(venv, "import six; print(six.__version__)") == "1.16.0"
-    given = (venv / script_env.REQUIREMENTS_COPY).read_text()
+    given = (venv / locks.REQUIREMENTS_COPY).read_text()
     if json.loads((venv / MARKER).read_text())["installer"] == "uv":  # uv would warn about them in the file
         assert given == "six==1.16.0\n"
 
@@ -753,7 +751,7 @@ def test_concurrent_threads_install_once(project, cache, count_builds):
 
 CONCURRENT_SCRIPT = """
 import sys, time
-from flytekitplugins.prebuilt.executors.script import environment as script_env
+from flytekitplugins.prebuilt.executors.script import environments as script_env, locks
 
 project, cache, log = sys.argv[1:]
 real = script_env._build
@@ -765,7 +763,7 @@ def build(*args, **kwargs):
     return real(*args, **kwargs)
 
 script_env._build = build
-print(script_env.ensure_environment(script_env.detect(project), cache))
+print(script_env.ensure_environment(locks.detect(project), cache))
 """
 
 

@@ -1,0 +1,323 @@
+"""Dependency environments for user code bundles: one virtualenv per distinct set of locked requirements.
+
+``locks.detect`` says what to install (a ``DependencySpec``);
+:func:`ensure_environment` returns ``<cache_dir>/<kind>-<key>/``, a virtualenv with those requirements
+installed, building it only when no complete one is there, so a warm start installs nothing.
+
+Where an environment is built, and why there (relocation and atomicity)
+-------------------------------------------------------------------------
+A virtualenv is not relocatable: ``pyvenv.cfg``, ``bin/activate`` and the shebang of every console script that
+the installer writes (``#!/cache/six-abc/bin/python``) name its absolute path. Building in a temporary directory
+and renaming it into place would leave scripts pointing at the temporary path. (``uv venv --relocatable`` avoids
+that for uv only; the ``pip`` fallback cannot.) So an environment is built **at its final path**, and the
+commit point is a marker file, not a rename:
+
+- Builders of one key are serialized by an ``fcntl.flock`` on ``<cache_dir>/<kind>-<key>.lock`` (a separate
+  file that is never deleted, so the lock itself has no races). The lock is per open file, so it serializes
+  threads of one process as well as processes; the kernel drops it when a builder dies.
+- Under the lock, a builder re-checks for the marker (another builder may have just finished: then it reuses
+  that environment), removes whatever incomplete directory a crashed or killed builder left, creates the venv,
+  installs, and writes ``.prebuilt-complete`` (the spec as JSON, written to a temporary name and renamed) LAST.
+- A reader takes an environment only if the marker parses, names this key, and ``bin/python`` still resolves
+  (an interpreter that went away makes the environment stale: it is rebuilt). Without the marker a directory
+  is never used, whatever it contains; on any failure the builder removes it before re-raising.
+
+Other choices
+-------------
+- ``system_site_packages=True`` environments live under ``<kind>-<key>-system`` so the two flavours of one spec
+  never share a directory.
+- Local packages (``./libs/mylib``, a wheel in the bundle, poetry ``directory``/``file`` sources, Pipfile
+  ``path`` entries) must lie inside the project directory. They are installed as regular (non-editable) copies,
+  since a cached environment outlives the bundle it was built from; their *content* is hashed into the key while
+  their location is not, so the same bundle unpacked in another temporary directory reuses the environment.
+  ``-e``/``--editable`` lines in requirements files are refused.
+- Locked kinds are installed with dependency resolution on (not ``--no-deps``): the pins fix the versions, and a
+  lock file that misses a package still gives a working environment.
+- uv is found as ``uv`` on ``PATH``, else next to ``sys.executable`` (the image's ``/opt/prebuilt/bin/uv``); only
+  when there is none do we fall back to ``python -m venv`` + ``pip``. Bytecode is compiled at install time.
+- Failures: a wrong spec or a failed install is a :class:`UserError` carrying the command, its exit code and the
+  last lines of its output; a failure whose output looks like the network (refused or reset connections, DNS,
+  timeouts, 5xx from the index) or an install past ``timeout`` is a :class:`TransientError`, so retries apply.
+
+POSIX only (``fcntl``), like the images this runs in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from flytekit.loggers import logger
+from flytekitplugins.prebuilt.executors.script.locks import (
+    MARKER,
+    OUTPUT_TAIL_LINES,
+    REQUIREMENTS_COPY,
+    DependencySpec,
+    _current_python,
+)
+from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
+
+
+def venv_python(venv: str | os.PathLike) -> Path:
+    """The interpreter of a virtualenv."""
+    return Path(venv) / "bin" / "python"
+
+
+def environment_variables(venv: str | os.PathLike) -> dict[str, str]:
+    """Variables that make a process use ``venv``: VIRTUAL_ENV, and PATH (from ``os.environ``) with the venv's
+    ``bin`` first. Merge them into the environment of the process that runs the user's entry point."""
+    venv = Path(venv).absolute()
+    bin_dir = str(venv / "bin")
+    rest = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != bin_dir]
+    return {"VIRTUAL_ENV": str(venv), "PATH": os.pathsep.join([bin_dir, *rest])}
+
+
+def ensure_environment(spec: DependencySpec, cache_dir: str | os.PathLike, *, python: str = sys.executable,
+                       system_site_packages: bool = False, timeout: float = 1800) -> Path:
+    """The virtualenv for ``spec`` under ``cache_dir`` (``<kind>-<key>``), built if there is no complete one.
+
+    ``python`` is the base interpreter (its X.Y must be ``spec.python_version``). Kind 'none' gives an empty
+    environment, so an entry point always runs with a known interpreter. ``timeout`` (seconds) bounds waiting for
+    another builder plus building. See the module docstring for how builds are made atomic.
+    """
+    cache = Path(cache_dir).expanduser().absolute()
+    name = spec.name + ("-system" if system_site_packages else "")
+    venv = cache / name
+    python = shutil.which(python) or python
+    _check_python(spec, python)
+    if _complete(venv, spec):  # no lock, no write: a read-only cache (e.g. baked into an image) works
+        logger.info(f"reusing environment {venv} ({len(spec.packages)} requirements)")
+        return venv
+
+    cache.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with _exclusive(cache / f"{name}.lock", venv, deadline):
+        if _complete(venv, spec):
+            logger.info(f"reusing environment {venv}, just built by another process")
+            return venv
+        if os.path.lexists(venv):
+            logger.warning(f"removing incomplete environment {venv} (an earlier build did not finish)")
+            _remove(venv)
+        started = time.monotonic()
+        try:
+            installer = _build(spec, venv, python=python, system_site_packages=system_site_packages,
+                               deadline=deadline)
+            seconds = time.monotonic() - started
+            _write_marker(venv, spec, python=python, installer=installer,
+                          system_site_packages=system_site_packages, seconds=seconds)
+        except BaseException:
+            _remove(venv)
+            raise
+    logger.info(f"environment {venv} ready in {seconds:.1f}s")
+    return venv
+
+
+def _check_python(spec: DependencySpec, python: str) -> None:
+    if _same_file(python, sys.executable):
+        version = _current_python()
+    else:
+        try:
+            result = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                    capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise UserError(f"cannot run the interpreter {python}: {error}") from None
+        if result.returncode != 0:
+            raise UserError(f"cannot run the interpreter {python}: {_tail(result.stdout + result.stderr)}")
+        version = result.stdout.strip()
+    if version != spec.python_version:
+        raise UserError(f"the dependency spec was computed for Python {spec.python_version}, but {python} is "
+                        f"Python {version}: call detect(..., python_version={version!r})")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _complete(venv: Path, spec: DependencySpec) -> bool:
+    """Whether ``venv`` is a finished build of ``spec`` that can still run."""
+    try:
+        marker = json.loads((venv / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(marker, dict) or marker.get("key") != spec.key or marker.get("kind") != spec.kind:
+        return False
+    if not os.path.exists(venv_python(venv)):  # follows the symlink: False when the base interpreter went away
+        logger.warning(f"environment {venv} lost its interpreter ({os.path.realpath(venv_python(venv))})")
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, venv: Path, deadline: float) -> Iterator[None]:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info(f"waiting for another process building {venv}")
+            while True:
+                time.sleep(0.1)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TransientError(f"timed out waiting for another process building {venv}") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _remove(path: Path) -> None:
+    """Remove ``path``: renamed away first, so that it disappears at once even if deleting takes a while."""
+    if not os.path.lexists(path):
+        return
+    trash = path.with_name(f".{path.name}.removing-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(path, trash)
+    except OSError:
+        trash = path
+    if trash.is_dir() and not trash.is_symlink():
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            trash.unlink()
+
+
+def _find_uv() -> str | None:
+    found = shutil.which("uv")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "uv"
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+def _build(spec: DependencySpec, venv: Path, *, python: str, system_site_packages: bool, deadline: float) -> str:
+    """Create ``venv`` and install ``spec`` into it; returns the installer's name."""
+    uv = _find_uv()
+    installer = "uv" if uv else "pip"
+    logger.info(f"creating environment {venv} with {installer} (python {python})")
+    site = ["--system-site-packages"] if system_site_packages else []
+    if uv:
+        _run([uv, "venv", "--no-project", "--quiet", "--python", python, *site, str(venv)], deadline, "uv venv")
+    else:
+        without_pip = [] if spec.packages else ["--without-pip"]
+        _run([python, "-m", "venv", *site, *without_pip, str(venv)], deadline, "python -m venv")
+    if not spec.packages:
+        return installer
+
+    lines, extra = list(spec.requirements), []
+    if uv:
+        # uv ignores (with a warning) these pip options inside a requirements file: --pre and --trusted-host
+        # are command-line flags there, --prefer-binary has no equivalent.
+        extra = ["--prerelease=allow"] if "--pre" in lines else []
+        extra += [arg for line in lines if line.startswith("--trusted-host ")
+                  for arg in ("--allow-insecure-host", line.split(" ", 1)[1])]
+        lines = [line for line in lines if line.split(" ", 1)[0] not in ("--pre", "--trusted-host", "--prefer-binary")]
+    requirements_file = venv / REQUIREMENTS_COPY
+    requirements_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    logger.info(f"installing {len(spec.packages)} requirements with {installer} into {venv}")
+    started = time.monotonic()
+    if uv:
+        command = [uv, "pip", "install", "--python", str(venv_python(venv)), "--compile-bytecode", *extra,
+                   "-r", str(requirements_file)]
+    else:
+        command = [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+                   "-r", str(requirements_file)]
+    _run(command, deadline, f"installing dependencies ({spec.kind}, {len(spec.packages)} requirements)")
+    logger.info(f"installed {len(spec.packages)} requirements into {venv} in {time.monotonic() - started:.1f}s")
+    return installer
+
+
+_NETWORK_RE = re.compile(
+    "|".join([
+        r"error sending request", r"tcp connect error", r"connection (?:refused|reset|aborted|closed|timed out)",
+        r"dns error", r"failed to lookup address", r"temporary failure in name resolution",
+        r"name or service not known", r"nodename nor servname", r"network is unreachable", r"no route to host",
+        r"timed out", r"newconnectionerror", r"connecttimeouterror", r"readtimeouterror", r"max retries exceeded",
+        r"remotedisconnected", r"incompleteread", r"protocolerror", r"proxyerror",
+        r"http status server error", r"\b50[0234] (?:internal server error|bad gateway|service unavailable|"
+        r"gateway time-?out)",
+    ]),
+    re.IGNORECASE,
+)
+
+
+def _looks_like_network(output: str) -> bool:
+    return bool(_NETWORK_RE.search(output))
+
+
+def _tail(output: str, lines: int = OUTPUT_TAIL_LINES) -> str:
+    return "\n".join(output.rstrip().splitlines()[-lines:])
+
+
+def _run(command: list[str], deadline: float, what: str) -> str:
+    """Run ``command`` (its own process group, killed whole on timeout); its output on success."""
+    remaining = deadline - time.monotonic()
+    shown = shlex.join(command)
+    if remaining <= 0:
+        raise TransientError(f"{what}: out of time before running {shown}")
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
+    except OSError as error:
+        raise UserError(f"{what}: cannot run {shown}: {error}") from None
+    try:
+        output, _ = process.communicate(timeout=remaining)
+    except subprocess.TimeoutExpired:
+        _kill(process)
+        output, _ = process.communicate()
+        raise TransientError(f"{what} timed out after {remaining:.0f}s: {shown}\n"
+                             f"--- last lines of output ---\n{_tail(output or '')}") from None
+    except BaseException:
+        _kill(process)
+        process.wait()
+        raise
+    if process.returncode != 0:
+        message = (f"{what} failed with exit code {process.returncode}: {shown}\n"
+                   f"--- last {OUTPUT_TAIL_LINES} lines of output ---\n{_tail(output)}")
+        if _looks_like_network(output):
+            raise TransientError(message)
+        raise UserError(message)
+    return output
+
+
+def _kill(process: subprocess.Popen) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _write_marker(venv: Path, spec: DependencySpec, *, python: str, installer: str, system_site_packages: bool,
+                  seconds: float) -> None:
+    record = {
+        "kind": spec.kind,
+        "key": spec.key,
+        "requirements": list(spec.requirements),
+        "python_version": spec.python_version,
+        "machine": platform.machine(),
+        "python": python,
+        "installer": installer,
+        "system_site_packages": system_site_packages,
+        "seconds": round(seconds, 3),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    temporary = venv / f"{MARKER}.tmp"
+    temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, venv / MARKER)
