@@ -3,7 +3,6 @@ run the command under a deadline, collect its outputs. Failures say which kind t
 
 from __future__ import annotations
 
-import base64
 import collections
 import json
 import os
@@ -21,12 +20,12 @@ from flytekit.core.type_engine import TypeEngine
 from flytekit.loggers import logger
 from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
-from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run
+from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
 from flytekitplugins.prebuilt.script import bundle
-from flytekitplugins.prebuilt.script.config import SCHEMA_VERSION, TASK_TYPE, ScriptConfig
-from flytekitplugins.prebuilt.script.task import PLACEHOLDER
+from flytekitplugins.prebuilt.script.config import ScriptConfig
+from flytekitplugins.prebuilt.script.spec import SPEC, BundleRef, ScriptExtras
 
 TAIL_LINES = 40
 ENV_CACHE = "PREBUILT_ENV_CACHE"  # where environments are cached (a volume, or the image's cache dir)
@@ -48,19 +47,10 @@ class ScriptKilled(TransientError):
     error_code = "USER:Killed"
 
 
-class ScriptExecutor(PrebuiltExecutor[ScriptConfig]):
-    TASK_TYPE = TASK_TYPE
-    SCHEMA_VERSION = SCHEMA_VERSION
-    CONFIG = ScriptConfig
+class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
+    SPEC = SPEC
 
-    def parse_extra(self, extra: dict[str, Any]) -> dict[str, Any]:
-        found = extra.pop("bundle", None)
-        super().parse_extra(extra)
-        if not isinstance(found, dict) or not found.get("sha256") or not (found.get("inline") or found.get("uri")):
-            raise ConfigError("custom.bundle", "expected {sha256, inline | uri}")
-        return {"bundle": found}
-
-    def run(self, run: Run[ScriptConfig]) -> Any:
+    def run(self, run: Run[ScriptConfig, ScriptExtras]) -> Any:
         # inside the execution's working directory; removed here unless file outputs still need it
         # (flytekit uploads those after this returns)
         state = FlyteContextManager.current_context().execution_state
@@ -74,12 +64,12 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig]):
             shutil.rmtree(work, ignore_errors=True)
         return result
 
-    def _run_in(self, run: Run[ScriptConfig], work: Path) -> Any:
+    def _run_in(self, run: Run[ScriptConfig, ScriptExtras], work: Path) -> Any:
         from flytekitplugins.prebuilt.executors.script import environments, locks
 
         config = run.config
         source = work / "src"
-        bundle.extract(self._bundle_data(run.extra["bundle"], work), source, run.extra["bundle"]["sha256"])
+        bundle.extract(self._bundle_data(run.extras.bundle, work), source, run.extras.bundle.sha256)
         try:
             spec = locks.detect(source, config.dependencies)
             venv = environments.ensure_environment(spec, _cache_dir())
@@ -98,22 +88,22 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig]):
             "PREBUILT_INPUTS_FILE": str(work / "inputs.json"),
             "PREBUILT_WORK_DIR": str(source),
         }
-        argv = [PLACEHOLDER.sub(lambda m: _text(inputs[m.group(1)]), part) for part in config.command]
+        argv = [INPUT_PLACEHOLDER.sub(lambda m: _text(inputs[m.group(1)]), part) for part in config.command]
         before = _snapshot(source) if config.changed_files_output else {}
         _run(argv, env, source, config)
         return self._outputs(run, source, outputs_file, before)
 
-    def _bundle_data(self, found: dict[str, Any], work: Path) -> bytes:
-        if found.get("inline"):
-            return base64.b64decode(found["inline"])
+    def _bundle_data(self, ref: BundleRef, work: Path) -> bytes:
+        if ref.inline:
+            return ref.data
         local = work / "bundle.zip"
         try:
-            FlyteContextManager.current_context().file_access.get_data(found["uri"], str(local))
+            FlyteContextManager.current_context().file_access.get_data(ref.uri, str(local))
         except Exception as error:
-            raise TransientError(f"cannot fetch the code bundle {found['uri']}: {error}") from None
+            raise TransientError(f"cannot fetch the code bundle {ref.uri}: {error}") from None
         return local.read_bytes()
 
-    def _outputs(self, run: Run[ScriptConfig], source: Path, outputs_file: Path, before: dict) -> Any:
+    def _outputs(self, run: Run[ScriptConfig, ScriptExtras], source: Path, outputs_file: Path, before: dict) -> Any:
         config = run.config
         types = TypeEngine.guess_python_types(run.template.interface.outputs)
         written = None

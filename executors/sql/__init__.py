@@ -14,39 +14,27 @@ from flytekit.core.context_manager import FlyteContextManager
 from flytekit.loggers import logger
 from flytekit.models import literals
 from flytekit.models.types import LiteralType
-from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run, write_deck_file
-from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, RESULTS, SCHEMA_VERSION, TASK_TYPE, SQLConfig
-from flytekitplugins.prebuilt.sql.query import IDENTIFIER_MARK_RE, check_identifier
+from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, RESULTS, SQLConfig
+from flytekitplugins.prebuilt.sql.query import IDENTIFIER_MARK_RE, ParsedQuery, check_identifier
+from flytekitplugins.prebuilt.sql.spec import SPEC
 
 DECK_SAMPLE_ROWS = 10
 # Dialects the sql image ships a driver for (its smoke test connects an engine for each).
 IMAGE_DIALECTS = ("sqlite://", "postgresql+psycopg2://", "mysql+pymysql://")
 
 
-class SQLExecutor(PrebuiltExecutor[SQLConfig]):
-    TASK_TYPE = TASK_TYPE
-    SCHEMA_VERSION = SCHEMA_VERSION
-    CONFIG = SQLConfig
+class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
+    SPEC = SPEC
 
-    def parse_extra(self, extra: dict[str, Any]) -> dict[str, Any]:
-        statements, parameters = extra.pop("statements", None), extra.pop("parameters", None)
-        identifiers = extra.pop("identifiers", [])
-        super().parse_extra(extra)  # anything left is unknown
-        if not statements or not all(isinstance(s, str) and s.strip() for s in statements):
-            raise ConfigError("custom.statements", "expected a non-empty list of SQL statements")
-        if not isinstance(parameters, dict) or not isinstance(identifiers, list):
-            raise ConfigError("custom.parameters", "expected a mapping of input name to kind")
-        return {"statements": list(statements), "parameters": parameters, "identifiers": identifiers}
-
-    def run(self, run: Run[SQLConfig]) -> Any:
+    def run(self, run: Run[SQLConfig, ParsedQuery]) -> Any:
         from sqlalchemy.exc import SQLAlchemyError
 
-        params = {name: _parameter(name, kind, run.inputs.get(name)) for name, kind in run.extra["parameters"].items()}
+        params = {name: _parameter(name, kind, run.inputs.get(name)) for name, kind in run.extras.parameters.items()}
         with tempfile.TemporaryDirectory(prefix="prebuilt-sql-") as scratch:
             url, connect_args = self.connection_url(run, scratch)
-            statements = [_with_identifiers(s, run.inputs, url) for s in run.extra["statements"]]
+            statements = [_with_identifiers(s, run.inputs, url) for s in run.extras.statements]
             try:
                 if RESULTS in run.output_names:
                     return self.query(run, url, connect_args, statements, params, scratch)
@@ -60,7 +48,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig]):
 
     # ----------------------------------------------------------- connection
 
-    def connection_url(self, run: Run[SQLConfig], scratch: str):
+    def connection_url(self, run: Run[SQLConfig, ParsedQuery], scratch: str):
         from sqlalchemy.engine import URL, make_url
         from sqlalchemy.exc import ArgumentError
 
@@ -84,7 +72,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig]):
                 connect_args[key] = value
         return url, connect_args
 
-    def reader(self, run: Run[SQLConfig], url, connect_args) -> str:
+    def reader(self, run: Run[SQLConfig, ParsedQuery], url, connect_args) -> str:
         if run.config.reader != "auto":
             if run.config.reader == "adbc" and url.get_backend_name() not in ADBC_DIALECTS:
                 raise UserError(f"{run.config.field_name('reader')}: ADBC reads {' and '.join(ADBC_DIALECTS)} only")
@@ -107,7 +95,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig]):
                     total += max(result.rowcount or 0, 0)
             return total
 
-    def query(self, run: Run[SQLConfig], url, connect_args, statements, params, scratch: str) -> literals.LiteralMap:
+    def query(self, run: Run[SQLConfig, ParsedQuery], url, connect_args, statements, params, scratch: str) -> literals.LiteralMap:
         """Stream the last statement's rows into parquet files under the raw output prefix."""
         import pyarrow as pa
         from flytekitplugins.prebuilt.executors.sql import readers as sql_readers

@@ -1,25 +1,23 @@
 """The authoring kit: what every prebuilt task type is built from.
 
-A task type is a config dataclass (``PrebuiltConfig``), an author-side task (``PrebuiltTask``) that
-serializes it into the TaskTemplate ``custom`` field under a versioned header, and a runtime-side
-executor (``PrebuiltExecutor``) that reads it back, re-validates it and runs it. Importing this package
-needs flytekit only.
+A task type declares a ``TaskTypeSpec`` (its name, schema version, config and extras classes, executor),
+an author-side task (``PrebuiltTask``) that serializes config and extras into the TaskTemplate ``custom``
+field under a versioned header, and a runtime-side executor (``PrebuiltExecutor``) that reads them back,
+re-validates them and runs. Importing this package needs flytekit only; names load on first use.
 """
 
-from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
-from flytekitplugins.prebuilt.kit.contract import identity
-from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
-from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor
-from flytekitplugins.prebuilt.kit.images import default_image
-from flytekitplugins.prebuilt.kit.task import PrebuiltTask
+from flytekitplugins.prebuilt.kit.lazy import lazy_exports
 
-__all__ = [
-    "ConfigError",
-    "PrebuiltConfig",
-    "PrebuiltExecutor",
-    "PrebuiltTask",
-    "TransientError",
-    "UserError",
-    "default_image",
-    "identity",
-]
+_WHERE = {
+    "ConfigError": "config",
+    "PrebuiltConfig": "config",
+    "PrebuiltExecutor": "executor",
+    "PrebuiltTask": "task",
+    "TaskTypeSpec": "spec",
+    "TransientError": "errors",
+    "UserError": "errors",
+    "default_image": "images",
+    "identity": "contract",
+}
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

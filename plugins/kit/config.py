@@ -1,7 +1,7 @@
 """Typed task configuration: a frozen dataclass that validates itself and round-trips through ``custom``.
 
-Fields may be str, int, float, bool, ``flytekit.Secret``, tuples and str-keyed dicts of those, and
-``Optional`` of any of them. ``from_custom`` undoes what a protobuf ``Struct`` does to the values
+Fields may be str, int, float, bool, ``flytekit.Secret``, another ``PrebuiltConfig`` (a nested record),
+tuples and str-keyed dicts of those, and ``Optional`` of any of them. ``from_custom`` undoes what a protobuf ``Struct`` does to the values
 (every number a float, tuples as lists), then validates again, so the executor trusts nothing it
 did not check itself.
 """
@@ -14,6 +14,8 @@ import typing
 from typing import Any, ClassVar
 
 from flytekit.models.security import Secret
+
+OMIT_EMPTY = {"omit_empty": True}  # field metadata: leave the field out of ``custom`` while it holds its default
 
 
 class ConfigError(ValueError):
@@ -46,22 +48,49 @@ class PrebuiltConfig:
         return f"{self.FIELD_PREFIX}.{name}"
 
     def to_custom(self) -> dict[str, Any]:
-        return {f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {
+            f.name: _to_json(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if not (f.metadata.get("omit_empty") and getattr(self, f.name) == f.default)
+        }
 
     @classmethod
-    def from_custom(cls, data: dict[str, Any]):
+    def from_custom(cls, data: dict[str, Any], prefix: str = ""):
+        """Rebuild and validate from what ``to_custom`` wrote; ``prefix`` names a nested record in errors."""
+        prefix = prefix or cls.FIELD_PREFIX
+        if not isinstance(data, dict):
+            raise ConfigError(prefix, f"expected a mapping, got {type(data).__name__}")
         hints = typing.get_type_hints(cls)
         known = {f.name for f in dataclasses.fields(cls) if f.init}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"{cls.FIELD_PREFIX}.{unknown[0]}", "unknown field (written by a newer version?)")
-        values = {name: _from_json(data[name], hints[name], f"{cls.FIELD_PREFIX}.{name}") for name in data}
-        config = cls(**values)
+            raise ConfigError(f"{prefix}.{unknown[0]}", "unknown field (written by a newer version?)")
+        values = {name: _from_json(data[name], hints[name], f"{prefix}.{name}") for name in data}
+        try:
+            config = cls(**values)
+        except TypeError as error:  # a required field is missing
+            raise ConfigError(prefix, str(error)) from None
         config.validate()
         return config
 
 
+def check_secret(value: Any, field: str, required: bool = False) -> None:
+    """A ``flytekit.Secret`` with a key (or None when not ``required``)."""
+    if value is None and not required:
+        return
+    if not isinstance(value, Secret) or not value.key:
+        raise ConfigError(field, "expected flytekit.Secret(group=..., key=...) with a key")
+
+
+def check_integer(value: Any, field: str, minimum: int = 0) -> None:
+    """An int (not a bool) of at least ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(field, f"expected an integer >= {minimum}, got {value!r}")
+
+
 def _to_json(value: Any) -> Any:
+    if isinstance(value, PrebuiltConfig):
+        return value.to_custom()
     if isinstance(value, Secret):
         # The reference only: group, key and version. Values are resolved at run time, never serialized.
         return {"group": value.group, "key": value.key, "group_version": value.group_version}
@@ -80,6 +109,8 @@ def _from_json(value: Any, hint: Any, field: str) -> Any:
             return None
         non_none = [a for a in args if a is not type(None)]
         return _from_json(value, non_none[0], field) if len(non_none) == 1 else value
+    if isinstance(hint, type) and issubclass(hint, PrebuiltConfig):
+        return hint.from_custom(value, field)
     if hint is Secret:
         if not isinstance(value, dict) or not value.get("key"):
             raise ConfigError(field, "expected a secret reference with a group and a key")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from flytekit.core.context_manager import ExecutionState, FlyteContextManager
@@ -12,20 +12,21 @@ from flytekit.exceptions.user import FlyteUserRuntimeException
 from flytekit.models import task as task_models
 from flytekit.models.security import Secret
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
-from flytekitplugins.prebuilt.kit.contract import HEADER_KEY, read_header
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.secrets import SecretScrubber, resolve_secret
+from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
 
 C = TypeVar("C", bound=PrebuiltConfig)
+X = TypeVar("X", bound=PrebuiltConfig)
 
 
 @dataclass
-class Run(Generic[C]):
-    """Everything one execution needs: the template, its re-validated config, inputs, resolved secrets."""
+class Run(Generic[C, X]):
+    """Everything one execution needs: the template, its re-validated config and extras, inputs, secrets."""
 
     template: task_models.TaskTemplate
     config: C
-    extra: dict[str, Any]
+    extras: X
     inputs: dict[str, Any]
     scrubber: SecretScrubber
 
@@ -39,33 +40,26 @@ class Run(Generic[C]):
         return list(self.template.interface.outputs.keys())
 
 
-class PrebuiltExecutor(ShimTaskExecutor, Generic[C]):
-    """Base for executors. Subclasses set ``TASK_TYPE``, ``SCHEMA_VERSION``, ``CONFIG`` and implement ``run``.
+class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
+    """Base for executors. Subclasses set ``SPEC`` (their task type's ``TaskTypeSpec``) and implement ``run``.
 
     ``execute_from_model`` reads the header, refuses a schema version it does not know, rebuilds and
-    re-validates the config, runs with secret scrubbing on, and turns failures into the error
-    classes Flyte retries correctly (see ``kit.errors``), with secret values removed.
+    re-validates config and extras, refuses a missing input, runs with secret scrubbing on, and turns
+    failures into the error classes Flyte retries correctly (see ``kit.errors``), with secret values removed.
     """
 
-    TASK_TYPE: ClassVar[str]
-    SCHEMA_VERSION: ClassVar[int]
-    CONFIG: ClassVar[type[PrebuiltConfig]]
+    SPEC: ClassVar[TaskTypeSpec]
 
-    def run(self, run: Run[C]) -> Any:
+    def run(self, run: Run[C, X]) -> Any:
         raise NotImplementedError
-
-    def parse_extra(self, extra: dict[str, Any]) -> dict[str, Any]:
-        """Validate the ``custom`` entries outside the config (a task type's ``custom_fields``)."""
-        if extra:
-            raise ConfigError(f"custom.{sorted(extra)[0]}", "unknown field")
-        return extra
 
     def execute_from_model(self, tt: task_models.TaskTemplate, **kwargs) -> Any:
         scrubber = SecretScrubber()
         try:
             with scrubber.active():
-                config, extra = self.load(tt.custom)
-                return self.run(Run(tt, config, extra, kwargs, scrubber))
+                config, extras = self.load(tt.custom)
+                _check_inputs(tt, kwargs)
+                return self.run(Run(tt, config, extras, kwargs, scrubber))
         except Exception as error:
             clean = self.classify(error, scrubber)
             if isinstance(clean, (UserError, TransientError)):
@@ -73,25 +67,8 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C]):
                 raise FlyteUserRuntimeException(clean) from clean
             raise clean from None
 
-    def load(self, custom: dict[str, Any]) -> tuple[C, dict[str, Any]]:
-        try:
-            task_type, version = read_header(custom)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        if task_type != self.TASK_TYPE:
-            raise UserError(f"this template is for task type {task_type!r}; {type(self).__name__} runs {self.TASK_TYPE!r}")
-        if version != self.SCHEMA_VERSION:
-            newer = "newer than" if version > self.SCHEMA_VERSION else "older than"
-            raise UserError(
-                f"template schema version {version} of task type {task_type!r} is {newer} the version this executor "
-                f"understands ({self.SCHEMA_VERSION}); run it with the image built for the flytekitplugins-prebuilt "
-                f"release that serialized it"
-            )
-        names = {f.name for f in fields(self.CONFIG)}
-        body = {k: v for k, v in custom.items() if k != HEADER_KEY}
-        config = self.CONFIG.from_custom({k: v for k, v in body.items() if k in names})
-        extra = self.parse_extra({k: v for k, v in body.items() if k not in names})
-        return config, extra
+    def load(self, custom: dict[str, Any]) -> tuple[C, X]:
+        return self.SPEC.load(custom)
 
     @staticmethod
     def classify(error: Exception, scrubber: SecretScrubber) -> Exception:
@@ -104,6 +81,17 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C]):
         else:
             clean = RuntimeError(f"{type(error).__name__}: {message}")
         return clean.with_traceback(error.__traceback__)
+
+
+def _check_inputs(tt: task_models.TaskTemplate, given: dict[str, Any]) -> None:
+    """Every declared input must be bound: a missing one would silently run as NULL / empty (upstream raises too)."""
+    missing = sorted(set(tt.interface.inputs) - set(given))
+    if missing:
+        raise UserError(
+            f"input {missing[0]!r} was not given a value"
+            + (f" (nor were {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
+            + f"; the task takes {', '.join(tt.interface.inputs)}"
+        )
 
 
 def _describe(error: BaseException) -> str:

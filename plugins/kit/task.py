@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import inspect
-from typing import Any, ClassVar, Generic, Optional, Type, TypeVar
+from typing import Any, ClassVar, Generic, Optional, TypeVar
 
 from flytekit.configuration import SerializationSettings
 from flytekit.core.base_task import PythonTask, Task, TaskMetadata
 from flytekit.core.cache import Cache
 from flytekit.core.interface import Interface
 from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
-from flytekit.core.shim_task import ShimTaskExecutor
 from flytekit.models.security import Secret
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
-from flytekitplugins.prebuilt.kit.contract import header, identity
+from flytekitplugins.prebuilt.kit.contract import identity
 from flytekitplugins.prebuilt.kit.images import default_image
+from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
 
 C = TypeVar("C", bound=PrebuiltConfig)
 
@@ -24,25 +25,24 @@ C = TypeVar("C", bound=PrebuiltConfig)
 class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
     """Base for prebuilt task types.
 
-    A subclass sets ``TASK_TYPE`` and ``SCHEMA_VERSION`` and calls ``super().__init__`` with a validated
-    config; ``custom_fields`` (a hook) adds what the config alone does not hold (e.g. a parsed query).
-    What this adds over flytekit's base:
+    A subclass sets ``SPEC`` (its task type's ``TaskTypeSpec``) and calls ``super().__init__`` with its
+    config and the extras it derived (e.g. a parsed query). What this adds over flytekit's base:
 
-    - the config is validated here, at definition time, and serialized under a versioned header;
+    - config and extras are validated here, at definition time, and serialized under a versioned header;
+    - the executor is the spec's (templates store its dotted path);
     - the image defaults to the one built for this package version (``container_image=`` overrides);
     - secrets the config references are requested from Flyte (``secret_requests``) automatically;
     - ``cache=True`` without a version uses the template's content identity as ``cache_version``;
     - ``retries``, ``timeout``, ``interruptible`` are taken as keywords, as ``@task`` takes them.
     """
 
-    TASK_TYPE: ClassVar[str]  # short name: the custom header's type, the image name (prebuilt-<type>)
-    SCHEMA_VERSION: ClassVar[int]
+    SPEC: ClassVar[TaskTypeSpec]
 
     def __init__(
         self,
         name: str,
         config: C,
-        executor_type: Type[ShimTaskExecutor],
+        extras: Optional[PrebuiltConfig] = None,
         inputs: Optional[dict[str, type]] = None,
         outputs: Optional[dict[str, type]] = None,
         container_image: Optional[str] = None,
@@ -58,31 +58,25 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         unknown = sorted(set(kwargs) - _FLYTEKIT_KEYWORDS)
         if unknown:  # flytekit would swallow them silently (a mistyped `retries` would never retry)
             raise ConfigError(unknown[0], f"unknown keyword argument to {type(self).__name__}")
-        if not isinstance(config, PrebuiltConfig):
-            raise ConfigError("config", f"expected a {PrebuiltConfig.__name__}, got {type(config).__name__}")
-        config.validate()
-        image = container_image or default_image(self.TASK_TYPE)
+        spec = self.SPEC
+        image = container_image or default_image(spec.name)
         if not isinstance(image, str) or not image.strip():
             raise ConfigError("container_image", "expected an image name")
-        self._config = config
-        self._custom = {**header(self.TASK_TYPE, self.SCHEMA_VERSION), **config.to_custom(), **self.custom_fields()}
+        self._custom = spec.custom(config, spec.extras() if extras is None else extras)
+        self._config, self._extras = config, extras
         self._identity = identity(self._custom, image)
         super().__init__(
             name=name,
             task_config=config,
             container_image=image,
-            executor_type=executor_type,
-            task_type=f"prebuilt-{self.TASK_TYPE}",  # Flyte's task type; falls back to the container plugin
-            task_type_version=self.SCHEMA_VERSION,
+            executor_type=spec.executor_class(),
+            task_type=spec.flyte_task_type,  # unknown to Flyte's plugins: the container plugin runs it
+            task_type_version=spec.schema_version,
             interface=Interface(inputs=inputs or {}, outputs=outputs or {}),
             secret_requests=_merge_secrets(config.secrets(), secret_requests or []),
             metadata=self._metadata(metadata, cache, cache_version, retries=retries, timeout=timeout, interruptible=interruptible),
             **kwargs,
         )
-
-    def custom_fields(self) -> dict[str, Any]:
-        """Extra ``custom`` entries derived at definition time (override in a task type)."""
-        return {}
 
     @property
     def config(self) -> C:
@@ -94,7 +88,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         return self._identity
 
     def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
-        return self._custom
+        return copy.deepcopy(self._custom)  # a caller's changes must not reach later serializations
 
     def _metadata(self, metadata: Optional[TaskMetadata], cache: bool | Cache, cache_version: str, **given):
         """TaskMetadata from ``metadata`` plus the @task-style keywords (retries, timeout, interruptible, cache)."""

@@ -1,7 +1,8 @@
 """The ``script`` prebuilt task type: run a user's code bundle, with its dependencies, in a prebuilt
-environment image. Importing it needs flytekit only."""
+environment image. Importing it needs flytekit only; names load on first use (``kit.lazy``)."""
 
-from flytekitplugins.prebuilt.script.config import ScriptConfig, ScriptPreset
-from flytekitplugins.prebuilt.script.task import ScriptTask
+from flytekitplugins.prebuilt.kit.lazy import lazy_exports
 
-__all__ = ["ScriptConfig", "ScriptPreset", "ScriptTask"]
+_WHERE = {"ScriptConfig": "config", "ScriptPreset": "config", "ScriptTask": "task"}
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from flytekit.models.security import Secret
-from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
+from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig, check_integer, check_secret
 
-TASK_TYPE = "script"
-SCHEMA_VERSION = 1
 DEPENDENCY_KINDS = ("auto", "requirements", "poetry", "pipenv", "none")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV_PREFIX = "PREBUILT_"
@@ -61,12 +59,9 @@ class ScriptConfig(PrebuiltConfig):
         if overlap:
             raise ConfigError(self.field_name(f"secret_env.{sorted(overlap)[0]}"), "also set in env")
         for name, secret in self.secret_env.items():
-            if not isinstance(secret, Secret) or not secret.key:
-                raise ConfigError(self.field_name(f"secret_env.{name}"), "expected flytekit.Secret(group=..., key=...)")
+            check_secret(secret, self.field_name(f"secret_env.{name}"), required=True)
         for name in ("deadline_seconds", "grace_seconds"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(self.field_name(name), f"expected an integer >= 0, got {value!r}")
+            check_integer(getattr(self, name), self.field_name(name))
         for name, path in self.artifacts.items():
             if not path or path.startswith("/") or ".." in path.split("/"):
                 raise ConfigError(self.field_name(f"artifacts.{name}"), f"{path!r} must be a relative path inside the working directory")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 import typing
 from typing import Any, Optional, Sequence
 
@@ -11,13 +10,14 @@ from flytekit.configuration import SerializationSettings
 from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
 from flytekitplugins.prebuilt.kit.config import ConfigError
+from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
 from flytekitplugins.prebuilt.kit.quantities import check_limits, resources
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask
 from flytekitplugins.prebuilt.script import bundle, versions
-from flytekitplugins.prebuilt.script.config import SCHEMA_VERSION, TASK_TYPE, ScriptConfig, ScriptPreset
+from flytekitplugins.prebuilt.script.config import ScriptConfig, ScriptPreset
+from flytekitplugins.prebuilt.script.spec import SPEC, BundleRef, ScriptExtras
 
 INLINE_LIMIT = 256 * 1024  # bundles up to this size travel inside the template (keep templates small)
-PLACEHOLDER = re.compile(r"\{\{\s*\.?\s*inputs\s*\.\s*(\w+)\s*\}\}", re.IGNORECASE)
 JSON_TYPES = (int, float, str, bool, list, dict)
 
 
@@ -35,8 +35,7 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
     ``$PREBUILT_OUTPUTS_FILE``.
     """
 
-    TASK_TYPE = TASK_TYPE
-    SCHEMA_VERSION = SCHEMA_VERSION
+    SPEC = SPEC
 
     def __init__(
         self,
@@ -57,8 +56,6 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
             raise ConfigError("config", "give either config, or command (with an optional preset)")
         if config is None:
             config = (preset or ScriptPreset()).config(**({"command": tuple(command)} if command else {}))
-        if not isinstance(config, ScriptConfig):
-            raise ConfigError("config", f"expected ScriptConfig, got {type(config).__name__}")
         inputs, outputs = dict(inputs or {}), dict(outputs or {})
         _check_interface(config, inputs, outputs)
         requests = {**((preset.requests if preset else None) or {}), **(requests or {})}
@@ -73,10 +70,8 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
                 f"the task template; set bundle_store='s3://bucket/prefix' (any Flyte data-layer URI) or ignore more files",
             )
         self._uploaded = False
-        from flytekitplugins.prebuilt.executors.script import ScriptExecutor  # light: heavy work happens at run time
-
         super().__init__(
-            name=name, config=config, executor_type=ScriptExecutor, inputs=inputs, outputs=outputs,
+            name=name, config=config, extras=ScriptExtras(self._bundle_ref()), inputs=inputs, outputs=outputs,
             requests=resources(requests, "requests"), limits=resources(limits, "limits"), **kwargs,
         )
 
@@ -88,9 +83,9 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
     def bundle_uri(self) -> str:
         return versions.version_uri(self._bundle_store, self._task_name, self._bundle.sha256) if self._bundle_store else ""
 
-    def custom_fields(self) -> dict[str, Any]:
+    def _bundle_ref(self) -> BundleRef:
         where = {"uri": self.bundle_uri} if self._bundle_store else {"inline": base64.b64encode(self._bundle.data).decode()}
-        return {"bundle": {"sha256": self._bundle.sha256, "size": len(self._bundle.data), **where}}
+        return BundleRef(sha256=self._bundle.sha256, size=len(self._bundle.data), **where)
 
     def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
         if self._bundle_store and not self._uploaded:  # content-addressed: pushing twice changes nothing
@@ -101,7 +96,10 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
 
 def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dict[str, type]) -> None:
     for element in config.command:
-        for name in PLACEHOLDER.findall(element):
+        for match in INPUT_PLACEHOLDER.finditer(element):
+            name = match.group(1)
+            if match.group(2):
+                raise ConfigError("config.command", f"{match.group(0)}: filters apply to sql queries only")
             if name not in inputs:
                 raise ConfigError("config.command", f"{{{{.inputs.{name}}}}} names no input; inputs are {sorted(inputs) or 'none'}")
     files = {*config.artifacts, *([config.changed_files_output] if config.changed_files_output else [])}

@@ -1,8 +1,15 @@
 """The ``sql`` prebuilt task type: run SQL on any SQLAlchemy database with bound parameters, results
-streamed to parquet. Importing it needs flytekit only."""
+streamed to parquet. Importing it needs flytekit only; names load on first use (``kit.lazy``)."""
 
-from flytekitplugins.prebuilt.sql.compat import SQLAlchemyConfig, SQLAlchemyTask, SQLite3Config, SQLite3Task
-from flytekitplugins.prebuilt.sql.config import SQLConfig
-from flytekitplugins.prebuilt.sql.task import SQLTask
+from flytekitplugins.prebuilt.kit.lazy import lazy_exports
 
-__all__ = ["SQLAlchemyConfig", "SQLAlchemyTask", "SQLConfig", "SQLTask", "SQLite3Config", "SQLite3Task"]
+_WHERE = {
+    "SQLAlchemyConfig": "compat",
+    "SQLAlchemyTask": "compat",
+    "SQLite3Config": "compat",
+    "SQLite3Task": "compat",
+    "SQLConfig": "config",
+    "SQLTask": "task",
+}
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -7,10 +7,8 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from flytekit.models.security import Secret
-from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
+from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig, check_integer, check_secret
 
-TASK_TYPE = "sql"
-SCHEMA_VERSION = 1  # major version of the custom schema below; bump on incompatible change
 RESULTS, ROWS_AFFECTED = "results", "rows_affected"  # output names (``results`` is upstream's)
 
 URL = re.compile(r"^(?P<dialect>[A-Za-z][\w]*)(?:\+(?P<driver>\w+))?://(?P<rest>.*)$", re.DOTALL)
@@ -89,9 +87,9 @@ class SQLConfig(PrebuiltConfig):
         if self.compressed and not self.sqlite_file:
             raise ConfigError(self.field_name("compressed"), "applies to sqlite_file only")
         for name in ("url_secret", "password_secret"):
-            _check_secret(getattr(self, name), self.field_name(name))
+            check_secret(getattr(self, name), self.field_name(name))
         for key, secret in self.secret_connect_args.items():
-            _check_secret(secret, self.field_name(f"secret_connect_args.{key}"), required=True)
+            check_secret(secret, self.field_name(f"secret_connect_args.{key}"), required=True)
         for key, value in self.connect_args.items():
             if SECRET_LIKE.search(key):
                 raise ConfigError(
@@ -105,16 +103,7 @@ class SQLConfig(PrebuiltConfig):
         if self.reader == "adbc" and self.url and url_dialect(self.url) not in ADBC_DIALECTS:
             raise ConfigError(self.field_name("reader"), f"ADBC reads {' and '.join(ADBC_DIALECTS)} only")
         for name, minimum in (("max_rows", 0), ("batch_rows", 1), ("rows_per_file", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ConfigError(self.field_name(name), f"expected an integer >= {minimum}, got {value!r}")
+            check_integer(getattr(self, name), self.field_name(name), minimum)
 
     def secrets(self) -> list[Secret]:
         return super().secrets() + list(self.secret_connect_args.values())
-
-
-def _check_secret(secret, field: str, required: bool = False) -> None:
-    if secret is None and not required:
-        return
-    if not isinstance(secret, Secret) or not secret.key:
-        raise ConfigError(field, "expected flytekit.Secret(group=..., key=...) with a key")

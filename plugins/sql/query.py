@@ -15,11 +15,11 @@ from __future__ import annotations
 import datetime
 import re
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from flytekitplugins.prebuilt.kit.config import ConfigError
+from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
+from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER as PLACEHOLDER
 
-PLACEHOLDER = re.compile(r"\{\{\s*\.?\s*inputs\s*\.\s*(\w+)\s*(?:\|\s*(\w+)\s*)?\}\}", re.IGNORECASE)
 NATIVE_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")  # SQLAlchemy text() bind syntax
 IDENTIFIER_MARK = "{{identifier:%s}}"
 IDENTIFIER_MARK_RE = re.compile(r"\{\{identifier:(\w+)\}\}")
@@ -28,13 +28,25 @@ IDENTIFIER_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$
 IDENTIFIER_POSITIONS = {"from", "join", "into", "update", "table", "exists"}
 
 SCALAR_KINDS = {int: "int", float: "float", str: "str", bool: "bool", datetime.datetime: "datetime", datetime.date: "date"}
+PARAMETER_KINDS = {*SCALAR_KINDS.values(), *(f"list[{k}]" for t, k in SCALAR_KINDS.items() if t is not bool)}
 
 
 @dataclass(frozen=True)
-class ParsedQuery:
-    statements: tuple[str, ...]  # SQLAlchemy text() syntax: ':x' binds, identifier marks
-    parameters: dict[str, str]  # bound input -> kind ('int', 'list[str]', ...), so run time restores Python types
-    identifiers: tuple[str, ...]  # inputs substituted as quoted identifiers
+class ParsedQuery(PrebuiltConfig):
+    """What the query template became at definition time: the sql type's extras in ``custom``."""
+
+    FIELD_PREFIX = "custom"
+
+    statements: tuple[str, ...] = ()  # SQLAlchemy text() syntax: ':x' binds, identifier marks
+    parameters: dict[str, str] = field(default_factory=dict)  # bound input -> kind ('int', 'list[str]', ...)
+    identifiers: tuple[str, ...] = ()  # inputs substituted as quoted identifiers
+
+    def validate(self) -> None:
+        if not self.statements or not all(isinstance(s, str) and s.strip() for s in self.statements):
+            raise ConfigError(self.field_name("statements"), "expected a non-empty list of SQL statements")
+        for name, kind in self.parameters.items():
+            if kind not in PARAMETER_KINDS:
+                raise ConfigError(self.field_name(f"parameters.{name}"), f"{kind!r} is not a parameter kind")
 
 
 def parameter_kind(python_type: typing.Any) -> str | None:

@@ -8,8 +8,9 @@ from typing import Any, Optional
 from flytekit.types.structured import StructuredDataset
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask
-from flytekitplugins.prebuilt.sql.config import RESULTS, ROWS_AFFECTED, SCHEMA_VERSION, TASK_TYPE, SQLConfig
+from flytekitplugins.prebuilt.sql.config import RESULTS, ROWS_AFFECTED, SQLConfig
 from flytekitplugins.prebuilt.sql.query import parse_query
+from flytekitplugins.prebuilt.sql.spec import SPEC
 
 
 class SQLTask(PrebuiltTask[SQLConfig]):
@@ -24,8 +25,7 @@ class SQLTask(PrebuiltTask[SQLConfig]):
     the task returns ``rows_affected: int`` (DDL/DML).
     """
 
-    TASK_TYPE = TASK_TYPE
-    SCHEMA_VERSION = SCHEMA_VERSION
+    SPEC = SPEC
 
     def __init__(
         self,
@@ -36,29 +36,18 @@ class SQLTask(PrebuiltTask[SQLConfig]):
         output_schema_type: Optional[type] = StructuredDataset,
         **kwargs,
     ):
-        if not isinstance(config, SQLConfig):
-            raise ConfigError("config", f"expected SQLConfig, got {type(config).__name__}")
         inputs = dict(inputs or {})
         for input_name, python_type in inputs.items():
             if isinstance(python_type, tuple):  # kwtypes with defaults: (type, default)
                 inputs[input_name] = python_type[0]
-        self._query = parse_query(query_template, inputs)
         self._query_template = query_template
         outputs = {ROWS_AFFECTED: int} if output_schema_type is None else {RESULTS: _check_output(output_schema_type)}
-        from flytekitplugins.prebuilt.executors.sql import SQLExecutor  # light: heavy imports happen at run time
-
-        super().__init__(name=name, config=config, executor_type=SQLExecutor, inputs=inputs, outputs=outputs, **kwargs)
+        query = parse_query(query_template, inputs)
+        super().__init__(name=name, config=config, extras=query, inputs=inputs, outputs=outputs, **kwargs)
 
     @property
     def query_template(self) -> str:
         return self._query_template
-
-    def custom_fields(self) -> dict[str, Any]:
-        return {
-            "statements": list(self._query.statements),
-            "parameters": dict(self._query.parameters),
-            "identifiers": list(self._query.identifiers),
-        }
 
 
 def _check_output(output_type: Any) -> Any:

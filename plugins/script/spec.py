@@ -1,0 +1,62 @@
+"""The ``script`` task type's contract, read by ``ScriptTask`` and ``ScriptExecutor`` alike."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+
+from flytekitplugins.prebuilt.kit.config import OMIT_EMPTY, ConfigError, PrebuiltConfig
+from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
+from flytekitplugins.prebuilt.script.config import ScriptConfig
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class BundleRef(PrebuiltConfig):
+    """Where the code bundle is: inline (base64 zip) or at a data-layer URI, and its digest."""
+
+    FIELD_PREFIX = "custom.bundle"
+
+    sha256: str = ""
+    size: int = 0
+    inline: str = field(default="", metadata=OMIT_EMPTY)
+    uri: str = field(default="", metadata=OMIT_EMPTY)
+
+    def validate(self) -> None:
+        if not isinstance(self.sha256, str) or not SHA256.match(self.sha256):
+            raise ConfigError(self.field_name("sha256"), f"expected a sha256 hex digest, got {self.sha256!r}")
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0:
+            raise ConfigError(self.field_name("size"), f"expected an integer >= 0, got {self.size!r}")
+        if bool(self.inline) == bool(self.uri):
+            raise ConfigError(self.field_name("inline"), "give exactly one of inline or uri")
+        if self.inline:
+            try:
+                base64.b64decode(self.inline, validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigError(self.field_name("inline"), "is not base64") from None
+
+    @property
+    def data(self) -> bytes:
+        """The inline bundle's bytes."""
+        return base64.b64decode(self.inline)
+
+
+@dataclass(frozen=True)
+class ScriptExtras(PrebuiltConfig):
+    """What the task derives at definition time: the packed code bundle."""
+
+    FIELD_PREFIX = "custom"
+
+    bundle: BundleRef = field(default_factory=BundleRef)
+
+
+SPEC = TaskTypeSpec(
+    name="script",
+    schema_version=1,  # major version of custom; bump on an incompatible change
+    config=ScriptConfig,
+    extras=ScriptExtras,
+    executor="flytekitplugins.prebuilt.executors.script.ScriptExecutor",
+)
