@@ -103,6 +103,7 @@ def task_types() -> dict[str, TaskTypeSpec]:
     found = {}
     for module in pkgutil.iter_modules(package.__path__):
         if module.ispkg and importlib.util.find_spec(f"{package.__name__}.{module.name}.spec") is not None:
-            spec = importlib.import_module(f"{package.__name__}.{module.name}.spec").SPEC
-            found[spec.name] = spec
+            spec = getattr(importlib.import_module(f"{package.__name__}.{module.name}.spec"), "SPEC", None)
+            if isinstance(spec, TaskTypeSpec):  # the kit's own spec module declares none
+                found[spec.name] = spec
     return dict(sorted(found.items()))
