@@ -24,7 +24,7 @@ from typing import Callable, Optional
 import tomllib
 from flytekitplugins.prebuilt.kit import images
 
-ROOT = Path(__file__).resolve().parents[1]  # the source tree (images are built from a checkout)
+ROOT = Path(__file__).resolve().parents[1]  # plugins/.. in a checkout; site-packages/flytekitplugins when installed
 OFFICIAL_BASE = f"python:{images.IMAGE_PYTHON}-slim-bookworm"
 LOCAL_BASE = "prebuilt-local-base:bookworm"
 SOURCE_LABEL = "prebuilt.source-hash"
@@ -34,16 +34,28 @@ class ImageError(RuntimeError):
     """A build or publish step failed; the message says what to do."""
 
 
-BASE_DOCKERFILE = ROOT / "images" / "base.Dockerfile"
+def source_tree(root: Path = ROOT) -> Path:
+    """The checkout images are built from (Dockerfiles, pyproject.toml, the sources); ImageError when there is none.
+
+    Images are built from a source checkout, not from an installed wheel: the wheel ships neither the Dockerfiles
+    nor the sources the image's own wheel is built from.
+    """
+    pyproject = root / "pyproject.toml"
+    if not (root / "images" / "base.Dockerfile").is_file() or not pyproject.is_file():
+        raise ImageError(
+            f"images are built from a source checkout of flytekitplugins-prebuilt, and {root} is not one (an installed "
+            f"package ships no Dockerfiles): clone the repository and run `make images` there"
+        )
+    return root
 
 
 def task_types() -> list[str]:
-    return sorted(p.name for p in (ROOT / "images").iterdir() if (p / "Dockerfile").is_file())
+    return sorted(p.name for p in (source_tree() / "images").iterdir() if (p / "Dockerfile").is_file())
 
 
 def docker_client():
-    from flytekitplugins.prebuilt.emulator.docker_runner import DockerUnavailable
-    from flytekitplugins.prebuilt.emulator.docker_runner import docker_client as connect
+    from flytekitplugins.prebuilt.docker_engine import DockerUnavailable
+    from flytekitplugins.prebuilt.docker_engine import docker_client as connect
 
     try:
         return connect()
@@ -61,8 +73,9 @@ class Builder:
 
     def build(self, task_type: str, force: bool = False, tag: Optional[str] = None) -> str:
         """Build ``images/<task_type>/Dockerfile``; return the tag. Skipped when built from the same sources."""
+        root = source_tree()
         client = docker_client()
-        directory = ROOT / "images" / task_type
+        directory = root / "images" / task_type
         if not (directory / "Dockerfile").is_file():
             raise ImageError(f"no images/{task_type}/Dockerfile; task types with images: {', '.join(task_types())}")
         tag = tag or images.image_tag(task_type)
@@ -75,7 +88,8 @@ class Builder:
         self._prepare_context(task_type, context)
         self.say(f"building {tag} from {base}{' with a wheelhouse' if self.wheelhouse else ''}")
         # the type's Dockerfile extends the shared stages: join them into one file in the context
-        (context / "Dockerfile").write_text(BASE_DOCKERFILE.read_text() + "\n" + (directory / "Dockerfile").read_text())
+        base_dockerfile = (root / "images" / "base.Dockerfile").read_text()
+        (context / "Dockerfile").write_text(base_dockerfile + "\n" + (directory / "Dockerfile").read_text())
         stream = client.api.build(
             path=str(directory),
             dockerfile="context/Dockerfile",
@@ -154,7 +168,7 @@ class Builder:
         (context / "wheels").mkdir(parents=True)
         (context / "wheelhouse").mkdir()
         uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-        done = subprocess.run([uv, "build", "-q", "--wheel", "--out-dir", str(context / "wheels"), str(ROOT)], capture_output=True, text=True)
+        done = subprocess.run([uv, "build", "-q", "--wheel", "--out-dir", str(context / "wheels"), str(source_tree())], capture_output=True, text=True)
         if done.returncode != 0:
             raise ImageError(f"building the package wheel failed:\n{done.stderr[-2000:]}")
         (context / "requirements.txt").write_text("\n".join(runtime_requirements(task_type)) + "\n")
@@ -174,19 +188,21 @@ class Builder:
 
     def _source_hash(self, task_type: str) -> str:
         """What decides the image's content: its pinned requirements and the package's sources."""
+        root = source_tree()
         digest = hashlib.sha256("\n".join(runtime_requirements(task_type)).encode())
-        digest.update(BASE_DOCKERFILE.read_bytes())
-        for folder in (ROOT / "plugins", ROOT / "executors", ROOT / "images" / task_type):
+        digest.update((root / "images" / "base.Dockerfile").read_bytes())
+        for folder in (root / "plugins", root / "executors", root / "images" / task_type):
             for path in sorted(p for p in folder.rglob("*") if p.is_file() and "context" not in p.parts and p.suffix != ".pyc"):
-                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(str(path.relative_to(root)).encode())
                 digest.update(path.read_bytes())
-        digest.update((ROOT / "pyproject.toml").read_bytes())
+        for packaging in ("pyproject.toml", "setup.py"):
+            digest.update((root / packaging).read_bytes())
         return digest.hexdigest()[:16]
 
 
 def runtime_requirements(task_type: str) -> list[str]:
     """flytekit and the type's extra, pinned to the versions installed here (what the tests ran)."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((source_tree() / "pyproject.toml").read_text())["project"]
     pinned = []
     for requirement in ["flytekit", *project["optional-dependencies"][task_type]]:
         name = re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0)
@@ -235,5 +251,5 @@ def _label(client, image: str, label: str) -> Optional[str]:
 
 
 def _revision() -> str:
-    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    done = subprocess.run(["git", "-C", str(source_tree()), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return done.stdout.strip() or "unknown"

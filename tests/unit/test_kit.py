@@ -61,3 +61,13 @@ def test_task_keywords_like_task_decorator_and_typos_refused():
     with pytest.raises(ConfigError, match="unknown keyword argument") as error:
         SQLTask("t", "select 1", SQLConfig(url="sqlite:////x.db"), retrys=3)
     assert error.value.field == "retrys"
+
+
+def test_images_are_built_from_a_checkout_only(tmp_path):
+    from flytekitplugins.prebuilt.image_builder import ImageError, source_tree
+
+    assert (source_tree() / "images" / "base.Dockerfile").is_file()
+    installed = tmp_path / "site-packages" / "flytekitplugins"  # what an installed wheel has there: no Dockerfiles
+    (installed / "prebuilt").mkdir(parents=True)
+    with pytest.raises(ImageError, match="built from a source checkout .* clone the repository and run `make images`"):
+        source_tree(installed)
