@@ -6,7 +6,9 @@ members, fixed timestamps and modes, fixed compression level). Extraction runs i
 bytes fetched from storage, so it trusts nothing: it checks the digest, then refuses unsafe members and
 oversized content before anything lands in the destination.
 
-Standard library only (plus the kit's ``UserError``): this runs on the author side and in the images.
+Which files of a folder go in is decided in ``ignores`` (.gitignore at any depth, .prebuiltignore,
+.flyteignore, .dockerignore). The rest is the standard library plus the kit's errors: it runs on the author
+side and in the images.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import hashlib
 import io
 import os
+import posixpath
 import re
 import shutil
 import stat
@@ -26,14 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.errors import UserError
+from flytekitplugins.prebuilt.script.ignores import DEFAULT_IGNORES, IGNORE_FILE, SourceIgnore
 
-DEFAULT_IGNORES: tuple[str, ...] = (
-    ".git/", ".hg/", ".svn/", ".env", ".env.*", "__pycache__/", "*.pyc", ".venv/", "venv/", "env/",
-    ".mypy_cache/", ".pytest_cache/", ".ruff_cache/", ".ipynb_checkpoints/", "node_modules/", ".DS_Store",
-    "*.egg-info/", "dist/", "build/",
-)  # fmt: skip
-IGNORE_FILE = ".prebuiltignore"
+__all__ = ["DEFAULT_IGNORES", "IGNORE_FILE", "Bundle", "changed", "extract", "pack", "read_files", "verify"]
+
 MAX_BUNDLE_BYTES = 100 * 2**20
 MAX_UNPACKED_BYTES = 1 * 2**30
 MAX_FILES = 20000
@@ -51,90 +52,15 @@ class Bundle:
     sha256: str
     files: tuple[str, ...]
 
+    def has_file(self, relative_path: str) -> bool:
+        """Whether the bundle holds this file (``train.py``, ``./bin/run.sh``), e.g. a command's entry point.
 
-# --- ignore rules (a gitignore subset) ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Rule:
-    regex: re.Pattern[str]
-    negate: bool
-    dir_only: bool
-
-
-def _glob(segment: str) -> str:
-    """One path segment of a glob as a regex: ``*`` and ``?`` never cross a ``/``."""
-    out, i = "", 0
-    while i < len(segment):
-        c = segment[i]
-        if c == "*":
-            out += "[^/]*"
-            while i + 1 < len(segment) and segment[i + 1] == "*":
-                i += 1
-        elif c == "?":
-            out += "[^/]"
-        elif c == "[" and "]" in segment[i + 2 :]:
-            end = segment.index("]", i + 2)
-            body = segment[i + 1 : end]
-            out += "[" + ("^" + body[1:] if body[:1] == "!" else body) + "]"
-            i = end
-        elif c == "\\" and i + 1 < len(segment):
-            i += 1
-            out += re.escape(segment[i])
-        else:
-            out += re.escape(c)
-        i += 1
-    return out
-
-
-def _rule(line: str) -> _Rule | None:
-    """Compile one gitignore line; None for blanks and comments."""
-    original = line = line.rstrip()
-    if not line or line.startswith("#"):
-        return None
-    negate = line.startswith("!")
-    line = line[1:] if negate else line.removeprefix("\\")
-    dir_only = line.endswith("/")
-    line = line.rstrip("/")
-    anchored = "/" in line  # git: a slash anywhere but at the end anchors the pattern at the root
-    segments = line.lstrip("/").split("/")
-    if segments == [""]:
-        return None
-    regex = "" if anchored else "(?:.*/)?"
-    for i, seg in enumerate(segments):
-        last = i == len(segments) - 1
-        if seg == "**":
-            regex += ".*" if last else "(?:.*/)?"
-        else:
-            regex += _glob(seg) + ("" if last else "/")
-    try:
-        return _Rule(re.compile(regex, re.DOTALL), negate, dir_only)
-    except re.error as exc:
-        raise UserError(f"bad ignore pattern {original!r}: {exc}") from exc
-
-
-def _rules(lines: Iterable[str]) -> list[_Rule]:
-    return [r for r in map(_rule, lines) if r is not None]
-
-
-def _ignored(rules: Sequence[_Rule], rel: str, is_dir: bool) -> bool:
-    """The last matching rule wins, as in git."""
-    verdict = False
-    for r in rules:
-        if (is_dir or not r.dir_only) and r.regex.fullmatch(rel):
-            verdict = not r.negate
-    return verdict
-
-
-def _excluded(rules: Sequence[_Rule], rel: str) -> bool:
-    """Whether a file is left out, itself or through an ignored parent directory."""
-    parts = rel.split("/")
-    parents = ("/".join(parts[:i]) for i in range(1, len(parts)))
-    return any(_ignored(rules, p, True) for p in parents) or _ignored(rules, rel, False)
-
-
-def _read_ignore_file(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        The path is relative to the bundle's root, where the command runs; a folder, an absolute path or one
+        that leaves the root is never a file of the bundle."""
+        if not relative_path or relative_path.startswith("/") or "\\" in relative_path:
+            return False
+        normal = posixpath.normpath(relative_path)
+        return not normal.startswith("../") and normal in self.files
 
 
 # --- member paths ------------------------------------------------------------------------------------
@@ -221,40 +147,27 @@ def _loader(path: str, rel: str) -> Callable[[], bytes]:
     return load
 
 
-def _walk(root: str, rules: Sequence[_Rule], max_files: int) -> Iterator[tuple[str, str]]:
+def _selected(root: str, rules: SourceIgnore, max_files: int) -> Iterator[tuple[str, str]]:
     """Yield (member path, real file path) for every file kept, refusing symlinks that leave the source."""
-    stack = [""]
-    count = 0
-    while stack:
-        prefix = stack.pop()
-        with os.scandir(os.path.join(root, prefix)) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for entry in entries:
-            rel = prefix + entry.name
-            is_dir = entry.is_dir()  # follows symlinks: a link to a folder matches `dir/` patterns
-            if _ignored(rules, rel, is_dir):
-                continue
-            path = entry.path
-            if entry.is_symlink():
-                path = os.path.realpath(entry.path)
-                target = os.path.relpath(path, root)
-                if target == ".." or target.startswith(".." + os.sep) or os.path.isabs(target):
-                    raise UserError(f"symlink {rel!r} points outside the bundle source (to {path})")
-                if is_dir:
-                    raise UserError(f"symlink {rel!r} points to a directory; only symlinks to files are bundled")
-                if not os.path.exists(path):
-                    raise UserError(f"symlink {rel!r} is broken (points to {path})")
-                if _excluded(rules, Path(target).as_posix()):
-                    raise UserError(f"symlink {rel!r} points to an ignored file ({Path(target).as_posix()})")
-            elif is_dir:
-                stack.append(rel + "/")
-                continue
-            if not stat.S_ISREG(os.stat(path).st_mode):
-                raise UserError(f"{rel!r} is not a regular file (a socket, pipe or device cannot be bundled)")
-            count += 1
-            if count > max_files:
-                raise UserError(f"bundle source holds more than the limit of {max_files} files")
-            yield rel, path
+    kept = rules.kept_files()
+    if len(kept) > max_files:
+        raise UserError(f"bundle source holds more than the limit of {max_files} files")
+    for rel in kept:
+        path = os.path.join(root, rel)
+        if os.path.islink(path):
+            path = os.path.realpath(path)
+            target = os.path.relpath(path, root)
+            if target == ".." or target.startswith(".." + os.sep) or os.path.isabs(target):
+                raise UserError(f"symlink {rel!r} points outside the bundle source (to {path})")
+            if os.path.isdir(path):
+                raise UserError(f"symlink {rel!r} points to a directory; only symlinks to files are bundled")
+            if not os.path.exists(path):
+                raise UserError(f"symlink {rel!r} is broken (points to {path})")
+            if rules.is_ignored(Path(target).as_posix()):
+                raise UserError(f"symlink {rel!r} points to an ignored file ({Path(target).as_posix()})")
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise UserError(f"{rel!r} is not a regular file (a socket, pipe or device cannot be bundled)")
+        yield rel, path
 
 
 def pack(
@@ -267,23 +180,21 @@ def pack(
 ) -> Bundle:
     """Pack a folder (or one file, stored by its basename) into a deterministic bundle.
 
-    Ignore rules, in order, last match winning: DEFAULT_IGNORES, the root ``.gitignore``, the root
-    ``.prebuiltignore``, then ``extra_ignores``. A single-file source is packed as named, without ignores.
+    A folder's files are those its ignore files leave in (see ``ignores``): ``.gitignore`` files at any depth,
+    then DEFAULT_IGNORES, the root ``.prebuiltignore`` and ``extra_ignores`` (the last matching pattern wins),
+    and the root ``.flyteignore`` and ``.dockerignore``. A single-file source is packed as named, without
+    ignores. A source that does not exist, or is neither a file nor a folder, is a ``ConfigError`` on ``source``.
     """
     src = Path(source)
     if not src.exists():
-        raise UserError(
-            f"bundle source {str(src)!r} does not exist" + (" (broken symlink)" if src.is_symlink() else "")
-        )
+        raise ConfigError("source", f"{str(src)!r} does not exist" + (" (broken symlink)" if src.is_symlink() else ""))
     if src.is_file():
         files = [(src.name, str(src))]
     elif src.is_dir():
         root = os.path.realpath(src)
-        lines = [*DEFAULT_IGNORES, *_read_ignore_file(Path(root, ".gitignore"))]
-        lines += [*_read_ignore_file(Path(root, IGNORE_FILE)), *extra_ignores]
-        files = list(_walk(root, _rules(lines), max_files))
+        files = list(_selected(root, SourceIgnore(root, extra_ignores), max_files))
     else:
-        raise UserError(f"bundle source {str(src)!r} is neither a file nor a folder")
+        raise ConfigError("source", f"{str(src)!r} is neither a file nor a folder")
     if not files:
         raise UserError(f"bundle source {str(src)!r} has no files left after ignore rules")
     sizes = sum(os.stat(path).st_size for _, path in files)

@@ -3,19 +3,22 @@
 A store is any Flyte data-layer location (``s3://bucket/bundles``, ``gs://...``, a local folder). A task's
 versions live under ``<store>/<task name>/<sha256>.zip``: immutable (the name is the digest) and
 deduplicated. This is DataRobot's custom task versions workflow: create from a folder, list, download
-as a zip, create from a previous version with files added or removed.
+as a zip, create from a previous version with files added or removed. Every read is verified against the
+digest, and a push verifies what the store already holds, replacing a corrupted object.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from flytekit.core.context_manager import FlyteContextManager
-from flytekitplugins.prebuilt.kit.errors import UserError
+from flytekit.loggers import logger
+from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.script import bundle
 
 
@@ -32,17 +35,41 @@ def version_uri(store: str, task_name: str, sha256: str) -> str:
 
 
 def push(data: bundle.Bundle, store: str, task_name: str) -> str:
-    """Upload a bundle (a no-op when that version exists already); return its URI."""
+    """Upload a bundle unless the store already holds exactly its bytes; return its URI.
+
+    An object already at the version's URI is verified first: a corrupted or truncated one (its sha256 is
+    not the one its name promises) is replaced and the replacement verified, so pushing again heals the store.
+    """
+    bundle.verify(data.data, data.sha256)  # never store bytes under a name they do not match
     uri = version_uri(store, task_name, data.sha256)
     file_access = FlyteContextManager.current_context().file_access
-    if file_access.exists(uri):
-        return uri
+    replacing = file_access.exists(uri)
+    if replacing:
+        problem = _mismatch(uri, data)
+        if problem is None:
+            return uri
+        logger.warning(f"bundle object {uri} is corrupted ({problem}); replacing it")
     with tempfile.TemporaryDirectory() as scratch:
         local = os.path.join(scratch, f"{data.sha256}.zip")
         with open(local, "wb") as f:
             f.write(data.data)
         file_access.put_data(local, uri)
+    if replacing and (problem := _mismatch(uri, data)) is not None:
+        raise TransientError(f"bundle object {uri} is still corrupted after replacing it ({problem})")
     return uri
+
+
+def _mismatch(uri: str, data: bundle.Bundle) -> str | None:
+    """None when the object at ``uri`` holds exactly ``data``'s bytes (hashed as it streams), else what differs."""
+    fs = FlyteContextManager.current_context().file_access.get_filesystem_for_path(uri)
+    size = fs.size(uri)
+    if size != len(data.data):
+        return f"{size} bytes instead of {len(data.data)}"
+    digest = hashlib.sha256()
+    with fs.open(uri, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return None if digest.hexdigest() == data.sha256 else f"its sha256 is {digest.hexdigest()}"
 
 
 def list_versions(store: str, task_name: str) -> list[Version]:
@@ -58,8 +85,12 @@ def list_versions(store: str, task_name: str) -> list[Version]:
             created = entry.get("created") or entry.get("mtime") or entry.get("LastModified")
             if isinstance(created, (int, float)):
                 created = datetime.datetime.fromtimestamp(created, tz=datetime.timezone.utc)
-            versions.append(Version(name[:-4], int(entry.get("size") or 0), created, version_uri(store, task_name, name[:-4])))
-    return sorted(versions, key=lambda v: (v.created or datetime.datetime.min.replace(tzinfo=datetime.timezone.utc), v.sha256))
+            versions.append(
+                Version(name[:-4], int(entry.get("size") or 0), created, version_uri(store, task_name, name[:-4]))
+            )
+    return sorted(
+        versions, key=lambda v: (v.created or datetime.datetime.min.replace(tzinfo=datetime.timezone.utc), v.sha256)
+    )
 
 
 def download(store: str, task_name: str, sha256: str) -> bytes:
@@ -77,7 +108,9 @@ def download(store: str, task_name: str, sha256: str) -> bytes:
     return data
 
 
-def derive(store: str, task_name: str, sha256: str, added: Mapping[str, bytes] | None = None, removed: Iterable[str] = ()) -> bundle.Bundle:
+def derive(
+    store: str, task_name: str, sha256: str, added: Mapping[str, bytes] | None = None, removed: Iterable[str] = ()
+) -> bundle.Bundle:
     """A new version from a previous one with files added/replaced and removed; pushed to the store."""
     data = download(store, task_name, sha256)
     previous = bundle.Bundle(data=data, sha256=sha256, files=tuple(sorted(bundle.read_files(data))))

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.errors import UserError
 from flytekitplugins.prebuilt.script.bundle import changed, extract, pack, read_files, verify
 
@@ -71,8 +72,10 @@ def test_default_ignores(tmp_path):
         ".pytest_cache/x", ".ruff_cache/x", "nb/.ipynb_checkpoints/x", "web/node_modules/x/index.js",
         ".DS_Store", "pkg/.DS_Store", "my_pkg.egg-info/PKG-INFO", "dist/x.whl", "build/lib/x.py",
     ]  # fmt: skip
-    kept = ["main.py", "environment.py", "env.py", "pkg/build.py", "dist.txt", "sub/.envrc"]
+    kept = ["main.py", "environment.py", "env.py", "pkg/build.py", "dist.txt", "sub/.envrc", "bin/build", "env"]
     root = write(tmp_path / "p", dict.fromkeys(ignored + kept, "x"))
+    (tmp_path / "elsewhere").mkdir()
+    (root / "node_modules").symlink_to(tmp_path / "elsewhere")  # a linked folder: ignored, not followed
     assert pack(root).files == tuple(sorted(kept))
 
 
@@ -108,8 +111,15 @@ def test_single_file_source_is_stored_by_basename_with_its_exec_bit(tmp_path):
 
 
 def test_missing_and_empty_sources_are_refused(tmp_path):
-    with pytest.raises(UserError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist") as missing:
         pack(tmp_path / "nope")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nope")
+    with pytest.raises(ConfigError, match=r"does not exist \(broken symlink\)") as broken:
+        pack(tmp_path / "dangling")
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(ConfigError, match="neither a file nor a folder") as pipe:
+        pack(tmp_path / "pipe")
+    assert missing.value.field == broken.value.field == pipe.value.field == "source"
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no files left after ignore rules"):
         pack(tmp_path / "empty")
@@ -155,6 +165,13 @@ def test_unsafe_symlinks_are_refused_by_name(tmp_path, make, message):
     make(root, tmp_path)
     with pytest.raises(UserError, match=message):
         pack(root)
+
+
+def test_has_file_answers_for_files_of_the_bundle_only(tmp_path):
+    bundle = pack(project(tmp_path / "p"))
+    assert all(bundle.has_file(p) for p in ("main.py", "./pkg/util.py", "pkg//util.py", "pkg/../run.sh"))
+    outside = ("pkg", "pkg/", ".", "", "missing.py", "/main.py", "../p/main.py", "pkg/../../main.py", "pkg\\util.py")
+    assert not any(bundle.has_file(p) for p in outside)
 
 
 def test_ignored_symlinks_are_not_followed(tmp_path):
