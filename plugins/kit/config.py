@@ -33,7 +33,15 @@ class PrebuiltConfig:
     FIELD_PREFIX: ClassVar[str] = "config"
 
     def validate(self) -> None:
-        """Raise ``ConfigError`` naming the field when a value is wrong. Called at definition and run time."""
+        """Raise ``ConfigError`` naming the field when a value is wrong. Called at definition and run time, after
+        every field was checked against its type (``check``)."""
+
+    def check(self) -> None:
+        """Every field has its declared type (``command="python x.py"`` is not a list), then ``validate``."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            _check_type(getattr(self, f.name), hints[f.name], self.field_name(f.name))
+        self.validate()
 
     def secrets(self) -> list[Secret]:
         """The Flyte secrets this configuration references (requested from Flyte automatically)."""
@@ -70,7 +78,7 @@ class PrebuiltConfig:
             config = cls(**values)
         except TypeError as error:  # a required field is missing
             raise ConfigError(prefix, str(error)) from None
-        config.validate()
+        config.check()
         return config
 
 
@@ -86,6 +94,61 @@ def check_integer(value: Any, field: str, minimum: int = 0) -> None:
     """An int (not a bool) of at least ``minimum``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ConfigError(field, f"expected an integer >= {minimum}, got {value!r}")
+
+
+def _check_type(value: Any, hint: Any, field: str) -> None:
+    """ConfigError naming ``field`` unless ``value`` is a ``hint`` (a type this module supports)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return
+        problems = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _check_type(value, option, field)
+            except ConfigError as error:
+                problems.append(error)
+        raise problems[0] if len(problems) == 1 else ConfigError(field, f"expected {_describe(hint)}, got {_shown(value)}")
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            raise ConfigError(field, f"expected a list of {_describe(args[0])}, got {_shown(value)}")
+        for item in value:
+            _check_type(item, args[0], field)
+        return
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(field, f"expected a mapping, got {_shown(value)}")
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ConfigError(field, f"keys must be strings, got {_shown(key)}")
+            _check_type(item, args[1], f"{field}.{key}")
+        return
+    if isinstance(hint, type) and issubclass(hint, PrebuiltConfig):
+        if not isinstance(value, hint):
+            raise ConfigError(field, f"expected a {hint.__name__}, got {_shown(value)}")
+        value.check()
+        return
+    numeric = hint is float and isinstance(value, int)
+    if isinstance(hint, type) and not (isinstance(value, hint) or numeric) or (hint is not bool and isinstance(value, bool)):
+        raise ConfigError(field, f"expected {_describe(hint)}, got {_shown(value)}")
+
+
+def _describe(hint: Any) -> str:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args if a is not type(None))
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {_describe(args[0])}"
+    if typing.get_origin(hint) is dict:
+        return f"a mapping of str to {_describe(args[1])}"
+    return {Secret: "flytekit.Secret(group=..., key=...)"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 def _to_json(value: Any) -> Any:

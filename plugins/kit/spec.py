@@ -63,7 +63,7 @@ class TaskTypeSpec(Generic[C, X]):
         for value, expected, field in ((config, self.config, "config"), (extras, self.extras, "extras")):
             if not isinstance(value, expected):
                 raise ConfigError(field, f"expected a {expected.__name__}, got {type(value).__name__}")
-            value.validate()
+            value.check()
         return {**header(self.name, self.schema_version), **config.to_custom(), **extras.to_custom()}
 
     def load(self, custom: dict[str, Any]) -> tuple[C, X]:

@@ -113,6 +113,18 @@ _FLYTEKIT_KEYWORDS = {
 } - {"self", "tt", "executor_type", "task_type", "interface", "task_config", "name", "container_image"}
 
 
+def config_keywords(config_class: type[PrebuiltConfig], config: Optional[PrebuiltConfig], kwargs: dict) -> dict:
+    """Pop from ``kwargs`` the keywords naming fields of ``config_class``: a task takes ``config=`` or the config's
+    fields as keywords (``SQLTask(..., url=...)``, ``ScriptTask(..., deadline_seconds=3)``), not both."""
+    names = {f.name for f in dataclasses.fields(config_class)}
+    fields = {name: kwargs.pop(name) for name in list(kwargs) if name in names}
+    if config is not None and fields:
+        raise ConfigError("config", f"give config= or its fields as keywords ({', '.join(fields)}), not both")
+    if config is not None and not isinstance(config, config_class):
+        raise ConfigError("config", f"expected a {config_class.__name__}, got {type(config).__name__}")
+    return fields
+
+
 def _merge_secrets(*groups: list[Secret]) -> list[Secret]:
     merged: dict[tuple, Secret] = {}
     for secret in (s for group in groups for s in group):

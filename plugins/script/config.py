@@ -11,8 +11,17 @@ from flytekit.models.security import Secret
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig, check_integer, check_secret
 
 DEPENDENCY_KINDS = ("auto", "requirements", "poetry", "pipenv", "none")
+DEPENDENCY_FILES = {"requirements": "requirements.txt", "poetry": "poetry.lock", "pipenv": "Pipfile.lock"}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV_PREFIX = "PREBUILT_"
+# What the executor sets or relies on to run the command in its environment; a task's env may not change them.
+RESERVED_ENV = ("PATH", "VIRTUAL_ENV", "PYTHONHOME")
+RESERVED_ENV_PREFIXES = (RESERVED_ENV_PREFIX, "FLYTE_", "_F_", "_FSEC_")
+
+
+def input_variable(name: str) -> str:
+    """The environment variable an input's value is passed in."""
+    return f"{RESERVED_ENV_PREFIX}INPUT_{name.upper()}"
 
 
 @dataclass(frozen=True)
@@ -21,11 +30,12 @@ class ScriptConfig(PrebuiltConfig):
 
     command        the entry point as an argv list, e.g. ("python", "train.py", "--epochs", "{{.inputs.epochs}}");
                    ``{{.inputs.x}}`` in an element is replaced by the input's value (files: their local path).
-                   Never run through a shell, unless ``shell=True`` (then command is one shell string).
+                   Never run through a shell, unless ``shell=True`` (then command is one shell string, and inputs
+                   reach it only as quoted variables, "$PREBUILT_INPUT_X": a placeholder there is refused).
     dependencies   'auto' (requirements.txt, else poetry.lock, else Pipfile.lock, else none) or one of
                    requirements / poetry / pipenv / none; installed with uv into an environment cached by
                    the lock's hash, so a warm start does not reinstall.
-    env            environment variables for the command.
+    env            environment variables for the command (not PATH, VIRTUAL_ENV, PYTHONHOME, PREBUILT_*, FLYTE_*).
     secret_env     secrets injected as environment variables under the given names (AME's injectAs);
                    their values are masked in the captured output.
     deadline_seconds  stop the command after this long (SIGTERM, then SIGKILL after grace_seconds); 0: none.
@@ -52,9 +62,15 @@ class ScriptConfig(PrebuiltConfig):
             raise ConfigError(self.field_name("command"), "with shell=True, give the whole command as one string")
         if self.dependencies not in DEPENDENCY_KINDS:
             raise ConfigError(self.field_name("dependencies"), f"{self.dependencies!r} is not one of {', '.join(DEPENDENCY_KINDS)}")
-        for name in (*self.env, *self.secret_env):
-            if not ENV_NAME.match(name) or name.startswith(RESERVED_ENV_PREFIX):
-                raise ConfigError(self.field_name(f"env.{name}"), f"not a valid variable name (or reserved prefix {RESERVED_ENV_PREFIX})")
+        for where, name in [("env", n) for n in self.env] + [("secret_env", n) for n in self.secret_env]:
+            if not ENV_NAME.match(name):
+                raise ConfigError(self.field_name(f"{where}.{name}"), "not a valid environment variable name")
+            if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
+                raise ConfigError(
+                    self.field_name(f"{where}.{name}"),
+                    f"is set by the executor (reserved: {', '.join(RESERVED_ENV)} and names starting with "
+                    f"{', '.join(RESERVED_ENV_PREFIXES)})",
+                )
         overlap = set(self.env) & set(self.secret_env)
         if overlap:
             raise ConfigError(self.field_name(f"secret_env.{sorted(overlap)[0]}"), "also set in env")
@@ -98,7 +114,7 @@ class ScriptPreset:
 
     def config(self, **overrides) -> ScriptConfig:
         values = _merge(self.fields, ScriptPreset.of(**overrides).fields)
-        if "command" in values:
+        if isinstance(values.get("command"), list):
             values["command"] = tuple(values["command"])
         return ScriptConfig(**values)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import typing
 from typing import Any, Optional, Sequence
 
@@ -12,9 +13,9 @@ from flytekit.types.file import FlyteFile
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
 from flytekitplugins.prebuilt.kit.quantities import check_limits, resources
-from flytekitplugins.prebuilt.kit.task import PrebuiltTask
+from flytekitplugins.prebuilt.kit.task import PrebuiltTask, config_keywords
 from flytekitplugins.prebuilt.script import bundle, versions
-from flytekitplugins.prebuilt.script.config import ScriptConfig, ScriptPreset
+from flytekitplugins.prebuilt.script.config import DEPENDENCY_FILES, ScriptConfig, ScriptPreset, input_variable
 from flytekitplugins.prebuilt.script.spec import SPEC, BundleRef, ScriptExtras
 
 INLINE_LIMIT = 256 * 1024  # bundles up to this size travel inside the template (keep templates small)
@@ -29,6 +30,9 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
     task's identity. Small bundles travel inside the template; larger ones are uploaded, once, to
     ``bundle_store`` (any Flyte data-layer URI) as ``<store>/<task name>/<sha256>.zip`` when the
     task is serialized; ``flyte-prebuilt bundle list|download|derive`` work on those versions.
+
+    The configuration is ``config=ScriptConfig(...)``, or ``command`` with the other ``ScriptConfig`` fields as
+    keywords (``deadline_seconds=60``), on top of an optional ``preset``.
 
     Outputs: FlyteFile/FlyteDirectory outputs come from ``config.artifacts`` (or
     ``changed_files_output``); every other output is read from the JSON file the command writes at
@@ -52,16 +56,23 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
         ignore: Sequence[str] = (),
         **kwargs,
     ):
+        fields = config_keywords(ScriptConfig, config, kwargs)
         if config is not None and (command is not None or preset is not None):
             raise ConfigError("config", "give either config, or command (with an optional preset)")
         if config is None:
-            config = (preset or ScriptPreset()).config(**({"command": tuple(command)} if command else {}))
+            if command is not None:
+                fields["command"] = tuple(command) if isinstance(command, (list, tuple)) else command
+            config = (preset or ScriptPreset()).config(**fields)
+        if not isinstance(config, ScriptConfig):
+            raise ConfigError("config", f"expected a ScriptConfig, got {type(config).__name__}")
+        config.check()  # types first: the checks below read the fields
         inputs, outputs = dict(inputs or {}), dict(outputs or {})
         _check_interface(config, inputs, outputs)
         requests = {**((preset.requests if preset else None) or {}), **(requests or {})}
         limits = {**((preset.limits if preset else None) or {}), **(limits or {})}
         check_limits(requests, limits)
         self._bundle = bundle.pack(source, extra_ignores=tuple(ignore))
+        _check_bundle(config, self._bundle)
         self._bundle_store, self._task_name = bundle_store.rstrip("/"), name
         if len(self._bundle.data) > INLINE_LIMIT and not self._bundle_store:
             raise ConfigError(
@@ -100,8 +111,19 @@ def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dic
             name = match.group(1)
             if match.group(2):
                 raise ConfigError("config.command", f"{match.group(0)}: filters apply to sql queries only")
+            if config.shell:  # a value pasted into a shell string would be shell syntax: `x; rm -rf ~`
+                raise ConfigError(
+                    "config.command",
+                    f"{match.group(0)} in a shell command: input values never become shell syntax; write "
+                    f'"${input_variable(name)}" (double-quoted) instead',
+                )
             if name not in inputs:
                 raise ConfigError("config.command", f"{{{{.inputs.{name}}}}} names no input; inputs are {sorted(inputs) or 'none'}")
+    variables: dict[str, str] = {}
+    for name in inputs:
+        other = variables.setdefault(input_variable(name), name)
+        if other != name:
+            raise ConfigError(f"inputs.{name}", f"and inputs.{other} are both passed as ${input_variable(name)}")
     files = {*config.artifacts, *([config.changed_files_output] if config.changed_files_output else [])}
     for name in files:
         if name not in outputs:
@@ -117,6 +139,24 @@ def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dic
             raise ConfigError(f"outputs.{name}", "a FlyteFile/FlyteDirectory output needs a path in config.artifacts")
         if (typing.get_origin(python_type) or python_type) not in JSON_TYPES:
             raise ConfigError(f"outputs.{name}", "outputs read from the JSON outputs file must be int, float, str, bool, list or dict")
+
+
+INTERPRETERS = re.compile(r"^(python(\d(\.\d+)?)?|bash|sh)$")
+
+
+def _check_bundle(config: ScriptConfig, packed: bundle.Bundle) -> None:
+    """The files the configuration names are in the bundle: the entry point, and the lock file of an explicit kind."""
+    if config.dependencies in DEPENDENCY_FILES and not packed.has_file(DEPENDENCY_FILES[config.dependencies]):
+        raise ConfigError(
+            "config.dependencies", f"{config.dependencies!r} needs {DEPENDENCY_FILES[config.dependencies]} in the source"
+        )
+    if config.shell:
+        return
+    argv = config.command
+    script = argv[1] if INTERPRETERS.match(argv[0]) and len(argv) > 1 and not argv[1].startswith("-") else argv[0]
+    is_path = script is not argv[0] or script.startswith("./") or "/" in script and not script.startswith("/")
+    if is_path and not INPUT_PLACEHOLDER.search(script) and not packed.has_file(script.removeprefix("./")):
+        raise ConfigError("config.command", f"{script!r} is not in the bundle (files: {', '.join(packed.files[:10])})")
 
 
 def _is_subclass(python_type: Any, base: type) -> bool:

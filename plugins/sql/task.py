@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from flytekit.types.structured import StructuredDataset
 from flytekitplugins.prebuilt.kit.config import ConfigError
-from flytekitplugins.prebuilt.kit.task import PrebuiltTask
+from flytekitplugins.prebuilt.kit.task import PrebuiltTask, config_keywords
 from flytekitplugins.prebuilt.sql.config import RESULTS, ROWS_AFFECTED, SQLConfig
 from flytekitplugins.prebuilt.sql.query import parse_query
 from flytekitplugins.prebuilt.sql.spec import SPEC
@@ -16,6 +16,7 @@ from flytekitplugins.prebuilt.sql.spec import SPEC
 class SQLTask(PrebuiltTask[SQLConfig]):
     """Run SQL against any SQLAlchemy database from a prebuilt image.
 
+    ``config`` is an ``SQLConfig``, or give its fields as keywords (``url=...``).
     ``query_template`` may use ``:name`` or upstream-style ``{{ .inputs.name }}`` placeholders (quoted or
     not); each becomes a bound parameter, never text. ``{{ .inputs.name | identifier }}`` puts a
     checked, quoted identifier in. Several ``;``-separated statements run in one transaction.
@@ -31,11 +32,13 @@ class SQLTask(PrebuiltTask[SQLConfig]):
         self,
         name: str,
         query_template: str,
-        config: SQLConfig,
+        config: Optional[SQLConfig] = None,
         inputs: Optional[dict[str, type]] = None,
         output_schema_type: Optional[type] = StructuredDataset,
         **kwargs,
     ):
+        fields = config_keywords(SQLConfig, config, kwargs)
+        config = config if config is not None else SQLConfig(**fields)
         inputs = dict(inputs or {})
         for input_name, python_type in inputs.items():
             if isinstance(python_type, tuple):  # kwtypes with defaults: (type, default)
