@@ -7,6 +7,8 @@ import io
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -182,6 +184,21 @@ def test_ignored_symlinks_are_not_followed(tmp_path):
 
 
 # --- verifying and extracting ------------------------------------------------------------------------
+
+
+def test_the_runtime_side_extracts_without_the_author_side_pathspec(tmp_path):
+    bundle = pack(project(tmp_path / "p"))
+    (tmp_path / "b.zip").write_bytes(bundle.data)
+    code = (  # as in the images, which install flytekit and the extra, and this package with --no-deps
+        "import sys\n"
+        "sys.modules['pathspec'] = None  # any import of it fails\n"
+        "import flytekitplugins.prebuilt.executors.script\n"
+        "from flytekitplugins.prebuilt.script.bundle import extract\n"
+        f"print(*extract(open('b.zip', 'rb').read(), 'out', {bundle.sha256!r}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == list(bundle.files)
 
 
 def test_tampered_bundle_is_refused_naming_both_digests(tmp_path):
