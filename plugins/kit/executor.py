@@ -18,6 +18,7 @@ from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
 
 C = TypeVar("C", bound=PrebuiltConfig)
 X = TypeVar("X", bound=PrebuiltConfig)
+MAX_MESSAGE_BYTES = 16 * 1024  # of an error message; Flyte's error document holds it twice (message, traceback)
 
 
 @dataclass
@@ -73,7 +74,7 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
     @staticmethod
     def classify(error: Exception, scrubber: SecretScrubber) -> Exception:
         """A scrubbed copy of ``error`` of the class Flyte should see, without the chain that held secrets."""
-        message = scrubber.scrub(_describe(error))
+        message = capped(scrubber.scrub(_describe(error)))
         if isinstance(error, (UserError, TransientError)):
             clean: Exception = type(error)(message)  # keeps a subclass's error_code (e.g. USER:Timeout)
         elif isinstance(error, ConfigError):
@@ -81,6 +82,22 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
         else:
             clean = RuntimeError(f"{type(error).__name__}: {message}")
         return clean.with_traceback(error.__traceback__)
+
+
+def capped(message: str, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """At most ``limit`` bytes of ``message`` (UTF-8): its first line and its end, saying how much was cut between.
+
+    The message becomes Flyte's error document, stored and shown in the console: a 20 MB line of output before a
+    failure must not make it 20 MB. The end is what explains a failure (the last output lines, the exception).
+    """
+    data = message.encode("utf-8", errors="replace")
+    if len(data) <= limit:
+        return message
+    first = data.split(b"\n", 1)[0][: limit // 4]
+    keep = limit - len(first) - 100
+    end = data[-keep:].decode("utf-8", errors="ignore")
+    cut = len(data) - len(first) - len(end.encode())
+    return f"{first.decode('utf-8', errors='ignore')}\n[... {cut:,} bytes of this message were cut ...]\n{end}"
 
 
 def _check_inputs(tt: task_models.TaskTemplate, given: dict[str, Any]) -> None:

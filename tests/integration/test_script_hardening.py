@@ -189,3 +189,20 @@ def test_config_fields_are_keywords_of_every_task_type(source):
         ScriptTask("t", source=str(source), command=["python", "main.py"], deadline=3)
     assert error.value.field == "deadline"
     assert os.path.isdir(source)
+
+
+# ------------------------------------------------------------------ error documents
+
+
+def test_a_huge_output_before_a_failure_gives_a_capped_error_document(source, tmp_path):
+    task = ScriptTask(
+        "t",
+        source=str(source),
+        command=["python", "-c", "import sys; print('x' * 3_000_000); print('the real reason'); sys.exit(3)"],
+    )
+    message, failure = both_paths(task, {}, tmp_path)
+    assert len(failure.message.encode()) <= 70_000  # the error document
+    for text in (message, failure.message):
+        assert "bytes of this message were cut" in text and "the real reason" in text
+    assert "the command exited with code 3" in failure.message
+    assert (failure.origin, failure.kind) == ("USER", "NON_RECOVERABLE")
