@@ -23,6 +23,12 @@ RUN /opt/uv/bin/uv pip install -q --no-cache --no-deps --python /opt/prebuilt/bi
  && /opt/prebuilt/bin/python -m compileall -q -j 0 /opt/prebuilt/lib >/dev/null
 
 FROM ${BASE_IMAGE} AS runtime
+# An init as PID 1 (Debian's tini): it forwards SIGTERM to the executor (PID 1 ignores every signal it has no
+# handler for) and reaps orphaned processes. Kubernetes keeps an image's ENTRYPOINT when a pod gives only args,
+# as Flyte's container tasks do. The local base (scripts/make-local-base.sh) has it, for builds without network.
+RUN command -v tini >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends tini >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; } \
+ || { echo "cannot install tini (no network?): rebuild the local base (scripts/make-local-base.sh includes it)" >&2; exit 1; }
 ARG VERSION=unknown
 ARG REVISION=unknown
 LABEL org.opencontainers.image.source="https://github.com/flytekitplugins-prebuilt/flytekitplugins-prebuilt" \
@@ -35,3 +41,5 @@ ENV PATH=/opt/prebuilt/bin:$PATH \
 RUN useradd --uid 1000 --create-home flytekit
 WORKDIR /home/flytekit
 USER 1000
+ENTRYPOINT ["tini", "--"]
+CMD ["python3"]

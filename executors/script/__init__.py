@@ -3,14 +3,11 @@ run the command under a deadline, collect its outputs. Failures say which kind t
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
-import threading
 import typing
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from flytekit.core.type_engine import TypeEngine
 from flytekit.loggers import logger
 from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
+from flytekitplugins.prebuilt.executors.script import process
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
@@ -53,10 +51,12 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
     def run(self, run: Run[ScriptConfig, ScriptExtras]) -> Any:
         # inside the execution's working directory; removed here unless file outputs still need it
         # (flytekit uploads those after this returns)
+        # SIGTERM (the pod stopped) stops the running process group, then raises process.Interrupted: RECOVERABLE
         state = FlyteContextManager.current_context().execution_state
         work = Path(tempfile.mkdtemp(prefix="prebuilt-script-", dir=state.working_dir if state else None))
         try:
-            result = self._run_in(run, work)
+            with process.interruptible():
+                result = self._run_in(run, work)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -127,50 +127,27 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
 
 
 def _run(argv: list[str], env: dict[str, str], cwd: Path, config: ScriptConfig) -> None:
-    """Run with output streamed (and scrubbed) line by line; enforce the deadline on the whole process group."""
+    """Run with output streamed (and scrubbed) line by line; the deadline, an interruption and the end of the
+    command each stop its whole process group (see ``process``)."""
     command = argv[0] if config.shell else argv
     logger.info(f"script: running {argv!r}" + (f" (deadline {config.deadline_seconds}s)" if config.deadline_seconds else ""))
     try:
-        process = subprocess.Popen(command, shell=config.shell, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+        done = process.run(command, shell=config.shell, cwd=cwd, env=env, timeout=config.deadline_seconds or None,
+                           grace=config.grace_seconds, on_line=_relay, keep=TAIL_LINES)
     except OSError as error:
         raise ScriptExited(f"cannot start {argv[0]!r}: {error}") from None
-    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    printer = threading.Thread(target=_relay, args=(process, tail), daemon=True)
-    printer.start()
-    timed_out = False
-    try:
-        process.wait(timeout=config.deadline_seconds or None)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _signal_group(process, signal.SIGTERM)
-        try:
-            process.wait(timeout=config.grace_seconds)
-        except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-    printer.join(5)
-    output = "".join(tail)
-    if timed_out:
+    if done.timed_out:
         raise ScriptTimedOut(f"the command ran past its deadline of {config.deadline_seconds}s and was stopped "
-                             f"(exit code {process.returncode}); last output:\n{output}")
-    if process.returncode == -signal.SIGKILL:
-        raise ScriptKilled(f"the command was killed (SIGKILL: out of memory?), exit code {process.returncode}; last output:\n{output}")
-    if process.returncode != 0:
-        raise ScriptExited(f"the command exited with code {process.returncode}; last output:\n{output}")
+                             f"(exit code {done.returncode}); last output:\n{done.output}")
+    if done.returncode == -signal.SIGKILL:
+        raise ScriptKilled(f"the command was killed (SIGKILL: out of memory?), exit code {done.returncode}; "
+                           f"last output:\n{done.output}")
+    if done.returncode != 0:
+        raise ScriptExited(f"the command exited with code {done.returncode}; last output:\n{done.output}")
 
 
-def _relay(process: subprocess.Popen, tail: collections.deque) -> None:
-    for line in process.stdout:
-        tail.append(line)
-        print(line, end="", flush=True)  # sys.stdout is scrubbed while the executor runs
-
-
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
+def _relay(line: str) -> None:
+    print(line, end="", flush=True)  # sys.stdout is scrubbed while the executor runs
 
 
 def _cache_dir() -> Path:

@@ -4,23 +4,33 @@
 :func:`ensure_environment` returns ``<cache_dir>/<kind>-<key>/``, a virtualenv with those requirements
 installed, building it only when no complete one is there, so a warm start installs nothing.
 
-Where an environment is built, and why there (relocation and atomicity)
+Where an environment is built: in a temporary folder, renamed into place
 -------------------------------------------------------------------------
-A virtualenv is not relocatable: ``pyvenv.cfg``, ``bin/activate`` and the shebang of every console script that
-the installer writes (``#!/cache/six-abc/bin/python``) name its absolute path. Building in a temporary directory
-and renaming it into place would leave scripts pointing at the temporary path. (``uv venv --relocatable`` avoids
-that for uv only; the ``pip`` fallback cannot.) So an environment is built **at its final path**, and the
-commit point is a marker file, not a rename:
+A crashed or killed builder must never block the next one, so nothing is ever built at the final path:
 
 - Builders of one key are serialized by an ``fcntl.flock`` on ``<cache_dir>/<kind>-<key>.lock`` (a separate
   file that is never deleted, so the lock itself has no races). The lock is per open file, so it serializes
   threads of one process as well as processes; the kernel drops it when a builder dies.
-- Under the lock, a builder re-checks for the marker (another builder may have just finished: then it reuses
-  that environment), removes whatever incomplete directory a crashed or killed builder left, creates the venv,
-  installs, and writes ``.prebuilt-complete`` (the spec as JSON, written to a temporary name and renamed) LAST.
+- Under the lock, a builder re-checks for a complete environment (another builder may have just finished: then
+  it reuses that one), removes what dead builders of this key left (``.<kind>-<key>.building-*``), creates the
+  venv in a new ``.<kind>-<key>.building-<random>`` beside the final path, installs, writes ``.prebuilt-complete``
+  (the spec as JSON), and renames the folder into place (replacing an incomplete one, if any). On any failure it
+  removes its folder before re-raising.
 - A reader takes an environment only if the marker parses, names this key, and ``bin/python`` still resolves
-  (an interpreter that went away makes the environment stale: it is rebuilt). Without the marker a directory
-  is never used, whatever it contains; on any failure the builder removes it before re-raising.
+  (an interpreter that went away makes the environment stale: it is rebuilt).
+
+A virtualenv names its own path in ``bin/activate`` and in the shebang of every console script that the installer
+writes, so the venv must not care where it was built. With uv it is made ``uv venv --relocatable``: console
+scripts start with a ``/bin/sh`` trampoline that runs the ``python`` beside them, activation scripts compute their
+own location. The ``pip`` fallback cannot do that: the build path is rewritten to the final path in ``bin/``'s
+scripts and in ``pyvenv.cfg`` before the rename. Compiled ``.pyc`` files record the build path too, but CPython
+replaces it with the real source path when it loads them (``importlib._bootstrap_external``,
+``_imp._fix_co_filename``), so tracebacks name the final path.
+
+Every program runs through :mod:`.process` (its own process group, stopped whole on timeout or when the executor
+is told to stop). When the executor itself is SIGKILLed, the kernel kills the installer it started
+(``PR_SET_PDEATHSIG``), so an orphaned ``uv pip install`` never keeps writing; a build backend that uv had started
+may finish on its own, but only inside uv's and the dead builder's temporary folders.
 
 Other choices
 -------------
@@ -53,8 +63,6 @@ import platform
 import re
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -62,6 +70,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from flytekit.loggers import logger
+from flytekitplugins.prebuilt.executors.script import process
 from flytekitplugins.prebuilt.executors.script.locks import (
     MARKER,
     OUTPUT_TAIL_LINES,
@@ -71,6 +80,7 @@ from flytekitplugins.prebuilt.executors.script.locks import (
 )
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 
+INSTALLER_GRACE_SECONDS = 5  # between SIGTERM and SIGKILL when an install is stopped
 
 def venv_python(venv: str | os.PathLike) -> Path:
     """The interpreter of a virtualenv."""
@@ -109,21 +119,33 @@ def ensure_environment(spec: DependencySpec, cache_dir: str | os.PathLike, *, py
         if _complete(venv, spec):
             logger.info(f"reusing environment {venv}, just built by another process")
             return venv
-        if os.path.lexists(venv):
-            logger.warning(f"removing incomplete environment {venv} (an earlier build did not finish)")
-            _remove(venv)
+        _remove_leftovers(venv)
+        build = venv.with_name(f".{name}.building-{uuid.uuid4().hex[:8]}")
         started = time.monotonic()
         try:
-            installer = _build(spec, venv, python=python, system_site_packages=system_site_packages,
+            installer = _build(spec, build, final=venv, python=python, system_site_packages=system_site_packages,
                                deadline=deadline)
             seconds = time.monotonic() - started
-            _write_marker(venv, spec, python=python, installer=installer,
+            _write_marker(build, spec, python=python, installer=installer,
                           system_site_packages=system_site_packages, seconds=seconds)
+            if os.path.lexists(venv):
+                logger.warning(f"replacing incomplete environment {venv} (an earlier build did not finish)")
+                _remove(venv)
+            os.rename(build, venv)
         except BaseException:
-            _remove(venv)
+            _remove(build)
             raise
     logger.info(f"environment {venv} ready in {seconds:.1f}s")
     return venv
+
+
+def _remove_leftovers(venv: Path) -> None:
+    """Remove the build and trash folders that dead builders of ``venv`` left (called under its lock, so no live
+    builder owns them)."""
+    for pattern in (f".{venv.name}.building-*", f".{venv.name}.removing-*"):
+        for leftover in venv.parent.glob(pattern):
+            logger.warning(f"removing {leftover} (left by a builder that did not finish)")
+            _remove(leftover)
 
 
 def _check_python(spec: DependencySpec, python: str) -> None:
@@ -131,13 +153,13 @@ def _check_python(spec: DependencySpec, python: str) -> None:
         version = _current_python()
     else:
         try:
-            result = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                    capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired) as error:
+            result = process.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], timeout=60,
+                                 grace=1)
+        except OSError as error:
             raise UserError(f"cannot run the interpreter {python}: {error}") from None
-        if result.returncode != 0:
-            raise UserError(f"cannot run the interpreter {python}: {_tail(result.stdout + result.stderr)}")
-        version = result.stdout.strip()
+        if result.timed_out or result.returncode != 0:
+            raise UserError(f"cannot run the interpreter {python}: {_tail(result.output) or 'it did not answer'}")
+        version = result.output.strip().rsplit("\n", 1)[-1]  # printed last: any warning comes before it
     if version != spec.python_version:
         raise UserError(f"the dependency spec was computed for Python {spec.python_version}, but {python} is "
                         f"Python {version}: call detect(..., python_version={version!r})")
@@ -174,6 +196,7 @@ def _exclusive(lock_path: Path, venv: Path, deadline: float) -> Iterator[None]:
             logger.info(f"waiting for another process building {venv}")
             while True:
                 time.sleep(0.1)
+                process.raise_if_interrupted()
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
@@ -209,19 +232,29 @@ def _find_uv() -> str | None:
     return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
 
 
-def _build(spec: DependencySpec, venv: Path, *, python: str, system_site_packages: bool, deadline: float) -> str:
-    """Create ``venv`` and install ``spec`` into it; returns the installer's name."""
+def _build(spec: DependencySpec, venv: Path, *, final: Path, python: str, system_site_packages: bool,
+           deadline: float) -> str:
+    """Create ``venv`` and install ``spec`` into it, ready to be renamed to ``final``; returns the installer."""
     uv = _find_uv()
     installer = "uv" if uv else "pip"
-    logger.info(f"creating environment {venv} with {installer} (python {python})")
+    logger.info(f"creating environment {final} in {venv.name} with {installer} (python {python})")
     site = ["--system-site-packages"] if system_site_packages else []
+    site += ["--prompt", final.name]  # activation scripts show the final name, not the build folder's
     if uv:
-        _run([uv, "venv", "--no-project", "--quiet", "--python", python, *site, str(venv)], deadline, "uv venv")
+        _run([uv, "venv", "--no-project", "--quiet", "--relocatable", "--python", python, *site, str(venv)],
+             deadline, "uv venv")
     else:
         without_pip = [] if spec.packages else ["--without-pip"]
         _run([python, "-m", "venv", *site, *without_pip, str(venv)], deadline, "python -m venv")
-    if not spec.packages:
-        return installer
+    if spec.packages:
+        _install(spec, venv, uv, deadline)
+    if not uv:
+        _relocate(venv, final)
+    return installer
+
+
+def _install(spec: DependencySpec, venv: Path, uv: str | None, deadline: float) -> None:
+    installer = "uv" if uv else "pip"
 
     lines, extra = list(spec.requirements), []
     if uv:
@@ -243,7 +276,18 @@ def _build(spec: DependencySpec, venv: Path, *, python: str, system_site_package
                    "-r", str(requirements_file)]
     _run(command, deadline, f"installing dependencies ({spec.kind}, {len(spec.packages)} requirements)")
     logger.info(f"installed {len(spec.packages)} requirements into {venv} in {time.monotonic() - started:.1f}s")
-    return installer
+
+
+def _relocate(venv: Path, final: Path) -> None:
+    """Make a venv built by ``python -m venv`` and pip at ``venv`` name ``final`` instead: the shebangs of its
+    console scripts, its activation scripts and ``pyvenv.cfg`` (text files only; binaries are left alone)."""
+    old, new = os.fsencode(venv), os.fsencode(final)
+    for path in [venv / "pyvenv.cfg", *sorted((venv / "bin").iterdir())]:
+        if path.is_symlink() or not path.is_file():
+            continue
+        data = path.read_bytes()
+        if old in data and b"\0" not in data:
+            path.write_bytes(data.replace(old, new))  # keeps the file's mode
 
 
 _NETWORK_RE = re.compile(
@@ -269,39 +313,26 @@ def _tail(output: str, lines: int = OUTPUT_TAIL_LINES) -> str:
 
 
 def _run(command: list[str], deadline: float, what: str) -> str:
-    """Run ``command`` (its own process group, killed whole on timeout); its output on success."""
+    """Run ``command`` through :func:`process.run` (its own process group, stopped whole on timeout); its output
+    on success."""
     remaining = deadline - time.monotonic()
     shown = shlex.join(command)
     if remaining <= 0:
         raise TransientError(f"{what}: out of time before running {shown}")
     try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
+        result = process.run(command, timeout=remaining, grace=INSTALLER_GRACE_SECONDS)
     except OSError as error:
         raise UserError(f"{what}: cannot run {shown}: {error}") from None
-    try:
-        output, _ = process.communicate(timeout=remaining)
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        output, _ = process.communicate()
+    if result.timed_out:
         raise TransientError(f"{what} timed out after {remaining:.0f}s: {shown}\n"
-                             f"--- last lines of output ---\n{_tail(output or '')}") from None
-    except BaseException:
-        _kill(process)
-        process.wait()
-        raise
-    if process.returncode != 0:
-        message = (f"{what} failed with exit code {process.returncode}: {shown}\n"
-                   f"--- last {OUTPUT_TAIL_LINES} lines of output ---\n{_tail(output)}")
-        if _looks_like_network(output):
+                             f"--- last lines of output ---\n{_tail(result.output)}")
+    if result.returncode != 0:
+        message = (f"{what} failed with exit code {result.returncode}: {shown}\n"
+                   f"--- last {OUTPUT_TAIL_LINES} lines of output ---\n{_tail(result.output)}")
+        if _looks_like_network(result.output):
             raise TransientError(message)
         raise UserError(message)
-    return output
-
-
-def _kill(process: subprocess.Popen) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(process.pid, signal.SIGKILL)
+    return result.output
 
 
 def _write_marker(venv: Path, spec: DependencySpec, *, python: str, installer: str, system_site_packages: bool,

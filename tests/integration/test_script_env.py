@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -575,7 +576,7 @@ def test_install_then_reuse(project, cache, count_builds):
     assert run_python(venv, "import six, sys; print(six.__version__, sys.prefix)") == f"1.16.0 {venv}"
     marker = json.loads((venv / MARKER).read_text())
     assert marker["key"] == spec.key and marker["requirements"] == list(spec.requirements)
-    # console scripts run: their shebangs name the final path (the env was built there)
+    # console scripts run, although the env was built in another folder and renamed (uv venv --relocatable)
     assert subprocess.run([str(venv / "bin/wheel"), "version"], capture_output=True).returncode == 0
     assert list((venv / "lib").glob("python*/site-packages/__pycache__/six.*.pyc"))  # --compile-bytecode
     assert len(count_builds) == 1
@@ -795,3 +796,147 @@ def test_uv_is_found_beside_the_interpreter(monkeypatch, tmp_path):
     assert script_env._find_uv() == str(fake / "uv")
     (fake / "uv").unlink()
     assert script_env._find_uv() is None
+
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_an_environment_built_in_another_folder_works_at_its_final_path(project, cache, monkeypatch, installer):
+    if installer == "pip":
+        monkeypatch.setattr(script_env, "_find_uv", lambda: None)
+    write(project / "requirements.txt", "wheel==0.42.0\n")
+    venv = ensure_environment(detect(project), cache)
+    assert json.loads((venv / MARKER).read_text())["installer"] == installer
+    done = subprocess.run([str(venv / "bin/wheel"), "version"], capture_output=True, text=True)
+    assert done.stdout.startswith("wheel 0.42.0"), done.stderr
+    # nothing names the build folder: console scripts, activation scripts, pyvenv.cfg
+    assert [p.name for p in [venv / "pyvenv.cfg", *(venv / "bin").iterdir()]
+            if p.is_file() and b".building-" in p.read_bytes()] == []
+    activated = subprocess.run(["bash", "-c", f". {venv}/bin/activate && echo $VIRTUAL_ENV && command -v python"],
+                               capture_output=True, text=True, check=True)
+    assert activated.stdout.split() == [str(venv), str(venv / "bin/python")]
+    # the .pyc files were compiled in the build folder, yet code objects (tracebacks) name the final path
+    (source,) = venv.glob("lib/python*/site-packages/wheel/cli/__init__.py")
+    assert list(source.parent.glob("__pycache__/__init__.*.pyc"))
+    assert run_python(venv, "import wheel.cli as m; print(m.main.__code__.co_filename)") == str(source)
+
+
+SLOW_BACKEND = """
+\"\"\"A PEP 517 backend that, while $SLOW_HOLD exists, waits before building (after creating $SLOW_STARTED).\"\"\"
+import base64, hashlib, os, time, zipfile
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    hold = os.environ.get("SLOW_HOLD")
+    if hold:
+        open(os.environ["SLOW_STARTED"], "w").close()
+        while os.path.exists(hold):
+            time.sleep(0.1)
+    files = {"slowpkg/__init__.py": b"VALUE = 1\\n",
+             "slowpkg-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: slowpkg\\nVersion: 0.1\\n",
+             "slowpkg-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+    digest = lambda data: base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record = "".join(f"{path},sha256={digest(data)},{len(data)}\\n" for path, data in files.items())
+    name = "slowpkg-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+        wheel.writestr("slowpkg-0.1.dist-info/RECORD", record + "slowpkg-0.1.dist-info/RECORD,,\\n")
+    return name
+"""
+
+BUILDER_SCRIPT = """
+import sys
+from flytekitplugins.prebuilt.executors.script import environments, locks, process
+
+project, cache = sys.argv[1:]
+with process.interruptible():
+    try:
+        print(environments.ensure_environment(locks.detect(project), cache))
+    except process.Interrupted as error:
+        print("interrupted:", error.error_code, flush=True)
+        sys.exit(3)
+"""
+
+
+@pytest.fixture
+def slow_builder(tmp_path, project, cache):
+    """A builder process installing a local package whose build waits while the returned ``hold`` file exists."""
+    write(project / "slowpkg/pyproject.toml", """
+        [project]
+        name = "slowpkg"
+        version = "0.1"
+
+        [build-system]
+        requires = []
+        build-backend = "slow_backend"
+        backend-path = ["."]
+    """)
+    write(project / "slowpkg/slow_backend.py", SLOW_BACKEND)
+    write(project / "requirements.txt", "./slowpkg\n")
+    hold, started = tmp_path / "hold", tmp_path / "started"
+    hold.write_text("")
+    builder = subprocess.Popen([sys.executable, "-c", BUILDER_SCRIPT, str(project), str(cache)],
+                               env={**os.environ, "SLOW_HOLD": str(hold), "SLOW_STARTED": str(started)},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        end = time.monotonic() + 120
+        while not started.exists():
+            assert builder.poll() is None and time.monotonic() < end, builder.stdout.read() if builder.poll() is not None else ""
+            time.sleep(0.1)
+        yield builder, hold
+    finally:
+        hold.unlink(missing_ok=True)  # lets any build backend still waiting finish
+        if builder.poll() is None:
+            builder.kill()
+        builder.communicate()
+
+
+def installers_for(cache: Path) -> list[int]:
+    """The running ``pip install`` processes (uv's or pip's) that install into a folder of ``cache``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:
+            continue
+        if b"install" in argv and b"pip" in argv and any(os.fsencode(cache) in arg for arg in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def gone_within(seconds: float, check) -> bool:
+    end = time.monotonic() + seconds
+    while check():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_a_builder_killed_mid_install_blocks_nobody_and_leaves_no_installer(slow_builder, project, cache):
+    builder, hold = slow_builder
+    assert installers_for(cache)  # uv pip install is running, into a temporary folder beside the final path
+    (building,) = cache.glob(".requirements-*.building-*")
+    spec = detect(project)
+    assert not (cache / spec.name).exists()
+
+    builder.kill()  # SIGKILL: no handler, no cleanup
+    builder.wait()
+    # the kernel killed the installer with the executor that started it (PR_SET_PDEATHSIG)
+    assert gone_within(5, lambda: installers_for(cache)), installers_for(cache)
+    assert building.exists()  # what the dead builder left
+    hold.unlink()
+
+    venv = ensure_environment(spec, cache)  # the next build: neither the dead lock holder nor its folder block it
+    assert venv == cache / spec.name
+    assert run_python(venv, "import slowpkg; print(slowpkg.VALUE)") == "1"
+    assert not building.exists() and sorted(p.name for p in cache.iterdir()) == [spec.name, f"{spec.name}.lock"]
+
+
+def test_sigterm_mid_install_stops_the_installer_and_removes_the_build(slow_builder, project, cache):
+    builder, hold = slow_builder
+    builder.send_signal(signal.SIGTERM)
+    output, _ = builder.communicate(timeout=60)
+    assert builder.returncode == 3 and "interrupted: USER:Interrupted" in output, output
+    assert installers_for(cache) == []
+    assert sorted(p.name for p in cache.iterdir()) == [f"{detect(project).name}.lock"]  # no build folder left
