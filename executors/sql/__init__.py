@@ -8,6 +8,7 @@ import html
 import os
 import shutil
 import tempfile
+import urllib.parse
 from typing import Any
 
 from flytekit.core.context_manager import FlyteContextManager
@@ -17,7 +18,7 @@ from flytekit.models.types import LiteralType
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run, write_deck_file
 from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, RESULTS, SQLConfig
-from flytekitplugins.prebuilt.sql.query import IDENTIFIER_MARK_RE, ParsedQuery, check_identifier
+from flytekitplugins.prebuilt.sql.query import IDENTIFIER_MARK_RE, ParsedQuery, check_identifier, reads_only
 from flytekitplugins.prebuilt.sql.spec import SPEC
 
 DECK_SAMPLE_ROWS = 10
@@ -53,17 +54,21 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
         from sqlalchemy.exc import ArgumentError
 
         config = run.config
+        writes = RESULTS not in run.output_names or not reads_only(run.extras.statements)
         if config.sqlite_file:
-            url = URL.create("sqlite", database=_fetch_sqlite_file(config.sqlite_file, config.compressed, scratch))
+            local = _fetch_sqlite_file(config.sqlite_file, config.compressed, scratch)
+            url = _existing_sqlite(URL.create("sqlite", database=local), writes, config.field_name("sqlite_file"))
         else:
+            field = config.field_name("url_secret" if config.url_secret else "url")
             raw = run.secret("url_secret") if config.url_secret else config.url
             try:
                 url = make_url(raw)
             except ArgumentError:
-                raise UserError(f"{config.field_name('url_secret' if config.url_secret else 'url')}: not a SQLAlchemy URL") from None
+                raise UserError(f"{field}: not a SQLAlchemy URL") from None
+            url = _existing_sqlite(url, writes, field, show_path=not config.url_secret)
         if config.password_secret:
             url = url.set(password=run.secret("password_secret"))
-        connect_args = dict(config.connect_args)
+        connect_args = _driver_values(config.connect_args)
         for key in config.secret_connect_args:
             value = run.secret(f"secret_connect_args.{key}", config.secret_connect_args[key])
             if key == "password":  # the DBAPI's password: set on the URL so every reader uses it
@@ -225,14 +230,26 @@ def _conform(batch, schema, rows_before: int):
 
 
 def _fetch_sqlite_file(uri: str, compressed: bool, scratch: str) -> str:
-    """Download a SQLite file through Flyte's data layer; unpack it safely when it is an archive."""
+    """Download a SQLite file through Flyte's data layer; unpack it safely when it is an archive.
+
+    A missing object is the task's error (USER, non-recoverable); any other failure to fetch it (the store
+    or the network) may pass (USER, recoverable).
+    """
+    from flytekit.exceptions.user import FlyteDataNotFoundException
+
     ctx = FlyteContextManager.current_context()
     local = os.path.join(scratch, "download", os.path.basename(uri.rstrip("/")) or "database")
     os.makedirs(os.path.dirname(local), exist_ok=True)
     try:
         ctx.file_access.get_data(uri, local)
+    except FlyteDataNotFoundException as error:
+        # flytekit also says "not found" when the store cannot be reached (fsspec's exists() is then False);
+        # only a FileNotFoundError underneath means the object is missing
+        if isinstance(error.__context__, FileNotFoundError):
+            raise UserError(f"config.sqlite_file: {uri} does not exist") from None
+        raise TransientError(f"config.sqlite_file: cannot fetch {uri}: {_reason(error.__context__ or error)}") from None
     except Exception as error:
-        raise TransientError(f"config.sqlite_file: cannot fetch {uri}: {error}") from None
+        raise TransientError(f"config.sqlite_file: cannot fetch {uri}: {_reason(error)}") from None
     if not compressed:
         return local
     unpacked = os.path.join(scratch, "unpacked")
@@ -246,6 +263,42 @@ def _fetch_sqlite_file(uri: str, compressed: bool, scratch: str) -> str:
     if len(files) != 1:
         raise UserError(f"config.sqlite_file: the archive {uri} must hold exactly one database file, it holds {len(files)}")
     return files[0]
+
+
+def _existing_sqlite(url, writes: bool, field: str, show_path: bool = True):
+    """Open an existing SQLite file and never create one: SQLite's URI mode ``ro`` when the task only reads,
+    ``rw`` otherwise (plain ``sqlite3.connect`` creates a missing file, empty, and the task then fails with
+    'no such table'). In-memory databases and the author's own ``file:`` URIs (``?uri=true``) are left as given."""
+    if url.get_backend_name() != "sqlite" or url.get_driver_name() != "pysqlite":
+        return url
+    database = url.database or ""
+    if database in ("", ":memory:") or str(url.query.get("uri", "")).lower() in ("true", "1"):
+        return url
+    path = os.path.abspath(database)
+    if not os.path.isfile(path):
+        named = path if show_path else f"named by {field}"
+        problem = "does not exist" if not os.path.exists(path) else "is not a file"
+        raise UserError(f"{field}: the SQLite database {named} {problem}; a SQLite task opens existing files only")
+    mode = "rw" if writes else "ro"
+    return url.set(database="file:" + urllib.parse.quote(path), query={**url.query, "mode": mode, "uri": "true"})
+
+
+def _driver_values(value: Any) -> Any:
+    """``connect_args`` as the driver wants them: a template's Struct turns every number into a float, so an
+    integral float is an int again (a port, a timeout in whole seconds)."""
+    if isinstance(value, dict):
+        return {k: _driver_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_driver_values(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _reason(error: BaseException) -> str:
+    """What went wrong, without flytekit's 'CODE: error=' prefixes or its 'Failed to get data ...' wrapping."""
+    text = error.args[0] if error.args and isinstance(error.args[0], str) else str(error) or type(error).__name__
+    return text.rpartition("Original exception: ")[2].strip() if "Original exception: " in text else text.strip()
 
 
 def _dataset_literal(uri: str, output_type: LiteralType) -> literals.Literal:

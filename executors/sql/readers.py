@@ -7,7 +7,8 @@
 
 Both produce the same schema for the same query: column types come from the database where the
 driver reports them (PostgreSQL type OIDs) and from the values otherwise, with the same rules ADBC's
-SQLite driver uses (a column with no values in the first batch is int64).
+SQLite driver uses (a column with no values in the first batch is int64). An empty SQLite result takes
+the columns' declared types instead (``sqlite_declared_schema``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import datetime
 import decimal
 import gc
+import uuid
 from typing import Any, Iterator
 
 import pyarrow as pa
@@ -29,6 +31,8 @@ PG_TYPES = {
     1083: pa.time64("us"), 1114: pa.timestamp("us"), 1184: pa.timestamp("us", tz="UTC"), 1700: pa.string(),
     2950: pa.string(), 114: pa.string(), 3802: pa.string(),
 }
+# URL query options SQLAlchemy's pysqlite dialect hands to sqlite3.connect, not to SQLite
+PYSQLITE_OPTIONS = ("uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements")
 
 
 def bound(statement: str, params: dict[str, Any]):
@@ -51,7 +55,7 @@ def adbc_connection(url: URL):
     if url.get_backend_name() == "sqlite":
         import adbc_driver_sqlite as driver
 
-        database = driver.connect(url.database or ":memory:")
+        database = driver.connect(sqlite_filename(url))
     else:
         import adbc_driver_postgresql as driver
 
@@ -65,6 +69,15 @@ def adbc_connection(url: URL):
             connection.close()
     finally:
         database.close()
+
+
+def sqlite_filename(url: URL) -> str:
+    """The file name SQLAlchemy's pysqlite dialect would open, for ADBC: with ``?uri=true`` a ``file:`` URI carrying
+    the URL's SQLite options (``mode=ro``, ...), else a path (the DB-API's own options are not SQLite's)."""
+    if str(url.query.get("uri", "")).lower() not in ("true", "1"):
+        return url.database or ":memory:"
+    options = {k: v for k, v in url.query.items() if k not in PYSQLITE_OPTIONS}
+    return url.database + ("?" + "&".join(f"{k}={v}" for k, v in sorted(options.items())) if options else "")
 
 
 def adbc_batches(connection, url: URL, statements: list[str], params: dict[str, Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -89,8 +102,20 @@ def adbc_batches(connection, url: URL, statements: list[str], params: dict[str, 
         for batch in reader:
             empty = False
             yield _plain(batch)
-        if empty:  # no rows: still hand on the columns
-            yield _plain(pa.RecordBatch.from_pylist([], schema=reader.schema))
+        schema = _plain(pa.RecordBatch.from_pylist([], schema=reader.schema)).schema
+    if empty:  # no rows: still hand on the columns, typed as declared (ADBC's SQLite driver infers from values)
+        if url.get_backend_name() == "sqlite":
+            schema = sqlite_declared_schema(lambda sql: _adbc_rows(connection, sql), statements[-1], params, schema)
+        yield pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def _adbc_rows(connection, sql: str) -> list[tuple]:
+    from adbc_driver_manager._reader import AdbcRecordBatchReader
+
+    with _adbc_statement(connection, sql, []) as statement:
+        stream, _ = statement.execute_query()
+        table = AdbcRecordBatchReader._import_from_c(stream.address).read_all()
+    return list(zip(*(column.to_pylist() for column in table.columns)))
 
 
 @contextlib.contextmanager
@@ -153,10 +178,18 @@ def sqlalchemy_batches(connection, statements: list[str], params: dict[str, Any]
                 schema = pa.schema([(n, _column_type(columns[i], oids[i] if i < len(oids) else None, connection)) for i, n in enumerate(names)])
             yield pa.RecordBatch.from_arrays([_to_arrow(c, f.type) for c, f in zip(columns, schema)], schema=schema)
         if schema is None:  # no rows: types from the database where it tells them
-            yield pa.RecordBatch.from_pylist([], schema=pa.schema([(n, _column_type((), oids[i] if i < len(oids) else None, connection)) for i, n in enumerate(names)]))
+            schema = pa.schema([(n, _column_type((), oids[i] if i < len(oids) else None, connection)) for i, n in enumerate(names)])
+            if connection.dialect.name == "sqlite":
+                schema = sqlite_declared_schema(lambda sql: _sqlalchemy_rows(connection, sql), statements[-1], params, schema)
+            yield pa.RecordBatch.from_pylist([], schema=schema)
     finally:
         if paused:
             gc.enable()
+
+
+def _sqlalchemy_rows(connection, sql: str) -> list[tuple]:
+    result = connection.exec_driver_sql(sql)
+    return [tuple(row) for row in result] if result.returns_rows else []
 
 
 def _column_type(values, type_code, connection) -> pa.DataType:
@@ -194,3 +227,54 @@ def _text(value: Any) -> str:
     if isinstance(value, decimal.Decimal):
         return format(value, "f")
     return str(value)
+
+
+# ---------------------------------------------------------------- SQLite: declared column types
+
+
+def sqlite_declared_schema(rows, statement: str, params: dict[str, Any], inferred: pa.Schema) -> pa.Schema:
+    """The schema of an empty SQLite result from the columns' declared types (TEXT stays string, REAL float).
+
+    SQLite types values, not columns, so both readers infer a column's type from its values; with no rows
+    there are none. A temporary view over the statement (every parameter NULL: a view takes none, and
+    no value is ever pasted) tells the declared type of each column that is a table column
+    (``PRAGMA table_info``); an expression has none and keeps the inferred type. ``rows(sql)`` runs SQL
+    on the task's connection (so tables made by earlier statements are seen) and returns tuples.
+    """
+    from sqlalchemy.dialects.sqlite import dialect
+
+    clause, used = bound(statement, params)
+    nulls = {name: [None] if isinstance(value, list) else None for name, value in used.items()}
+    probe = clause.bindparams(**nulls).compile(dialect=dialect(), compile_kwargs={"literal_binds": True, "render_postcompile": True})
+    view = f"prebuilt_result_types_{uuid.uuid4().hex}"
+    try:
+        rows(f'create temp view "{view}" as {probe.string}')
+    except Exception:  # not a SELECT (e.g. INSERT ... RETURNING): keep what the reader inferred
+        return inferred
+    try:
+        declared = [row[0] for row in rows(f"select type from pragma_table_info('{view}', 'temp') order by cid")]
+    finally:
+        with contextlib.suppress(Exception):  # it would go with the connection anyway
+            rows(f'drop view temp."{view}"')
+    if len(declared) != len(inferred):
+        return inferred
+    return pa.schema([(f.name, sqlite_declared_type(d) or f.type) for f, d in zip(inferred, declared)])
+
+
+def sqlite_declared_type(declared: str | None) -> pa.DataType | None:
+    """The Arrow type of a SQLite declared type, by SQLite's affinity rules (sqlite.org/datatype3.html, 3.1), as
+    the readers type that column's values: dates and times are stored as text. None: no declared type."""
+    name = (declared or "").upper()
+    if not name:
+        return None
+    if "INT" in name:
+        return pa.int64()
+    if any(word in name for word in ("CHAR", "CLOB", "TEXT")):
+        return pa.string()
+    if "BLOB" in name:
+        return pa.binary()
+    if any(word in name for word in ("REAL", "FLOA", "DOUB")):
+        return pa.float64()
+    if "DATE" in name or "TIME" in name:
+        return pa.string()  # NUMERIC affinity, but SQLite keeps ISO-8601 text as text
+    return None  # other NUMERIC affinity (NUMERIC, DECIMAL, BOOLEAN): integers or reals, as stored

@@ -22,3 +22,7 @@ class TransientError(FlyteRecoverableException):
     """A dependency outside the task failed; a retry may succeed."""
 
     error_code = "USER:Recoverable"
+
+    def __str__(self) -> str:
+        # FlyteException's str() is 'USER:Recoverable: error=<message>'; Flyte's error already carries the code
+        return ",".join(map(str, self.args))

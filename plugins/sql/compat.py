@@ -8,13 +8,14 @@ logged, and a task without ``output_schema_type`` returns ``rows_affected`` inst
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, List, Optional, Type
 
 from flytekit.models.security import Secret
 from flytekit.types.structured import StructuredDataset
 from flytekitplugins.prebuilt.kit.config import ConfigError
-from flytekitplugins.prebuilt.sql.config import SQLConfig
+from flytekitplugins.prebuilt.sql.config import RESULTS, SQLConfig
 from flytekitplugins.prebuilt.sql.task import SQLTask
 
 
@@ -26,7 +27,21 @@ class SQLite3Config:
     compressed: bool = False
 
 
-class SQLite3Task(SQLTask):
+class UpstreamOutputColumns:
+    """Upstream's ``output_columns``: the column names the ``results`` type declares, or None."""
+
+    @property
+    def output_columns(self) -> Optional[List[str]]:
+        results = self.python_interface.outputs.get(RESULTS)
+        if results is None:  # output_schema_type=None (upstream raises KeyError here)
+            return None
+        if typing.get_origin(results) is typing.Annotated:  # Annotated[StructuredDataset, kwtypes(...)]
+            declared = next((list(m) for m in results.__metadata__ if isinstance(m, dict)), [])
+            return declared or None
+        return list(results.column_names()) or None
+
+
+class SQLite3Task(UpstreamOutputColumns, SQLTask):
     """Upstream's ``SQLite3Task`` signature; results always come back (``StructuredDataset`` by default)."""
 
     def __init__(
@@ -64,7 +79,7 @@ class SQLAlchemyConfig:
     secret_connect_args: Optional[Dict[str, Secret]] = None
 
 
-class SQLAlchemyTask(SQLTask):
+class SQLAlchemyTask(UpstreamOutputColumns, SQLTask):
     """Upstream's ``SQLAlchemyTask`` signature (``output_schema_type=None``: returns ``rows_affected``)."""
 
     def __init__(

@@ -17,6 +17,8 @@ ADBC_DIALECTS = ("sqlite", "postgresql")
 SECRET_LIKE = re.compile(r"pass|secret|token|^key$|api_?key", re.IGNORECASE)
 
 Scalar = Union[str, int, float, bool]
+# a DBAPI connect argument: a scalar, or lists and str-keyed mappings of them (e.g. pymysql's ssl={"ca": ...})
+ConnectArg = Union[str, int, float, bool, list, dict]
 
 
 def url_dialect(url: str) -> str:
@@ -60,7 +62,7 @@ class SQLConfig(PrebuiltConfig):
     compressed: bool = False
     password_secret: Optional[Secret] = None
     secret_connect_args: dict[str, Secret] = field(default_factory=dict)
-    connect_args: dict[str, Scalar] = field(default_factory=dict)
+    connect_args: dict[str, ConnectArg] = field(default_factory=dict)
     reader: str = "auto"
     max_rows: int = 0
     batch_rows: int = 100_000
@@ -90,14 +92,7 @@ class SQLConfig(PrebuiltConfig):
             check_secret(getattr(self, name), self.field_name(name))
         for key, secret in self.secret_connect_args.items():
             check_secret(secret, self.field_name(f"secret_connect_args.{key}"), required=True)
-        for key, value in self.connect_args.items():
-            if SECRET_LIKE.search(key):
-                raise ConfigError(
-                    self.field_name(f"connect_args.{key}"),
-                    "looks like a credential and would be stored in the task template; use secret_connect_args",
-                )
-            if not isinstance(value, (str, int, float, bool)):
-                raise ConfigError(self.field_name(f"connect_args.{key}"), "values must be str, int, float or bool")
+        _check_connect_arg(self.connect_args, self.field_name("connect_args"))
         if self.reader not in READERS:
             raise ConfigError(self.field_name("reader"), f"{self.reader!r} is not one of {', '.join(READERS)}")
         if self.reader == "adbc" and self.url and url_dialect(self.url) not in ADBC_DIALECTS:
@@ -107,3 +102,26 @@ class SQLConfig(PrebuiltConfig):
 
     def secrets(self) -> list[Secret]:
         return super().secrets() + list(self.secret_connect_args.values())
+
+
+def _check_connect_arg(value, field: str) -> None:
+    """Scalars, lists and str-keyed mappings of them; at any depth, no name that looks like a credential
+    (``key`` naming a file, e.g. ``ssl={"key": "/etc/mysql/client-key.pem"}``, is a path, not a secret)
+    and no private key material."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ConfigError(field, f"mapping keys must be str, got {key!r}")
+            if SECRET_LIKE.search(key) and not (key.lower() == "key" and isinstance(item, str) and item.startswith("/")):
+                raise ConfigError(
+                    f"{field}.{key}",
+                    "looks like a credential and would be stored in the task template; use secret_connect_args",
+                )
+            _check_connect_arg(item, f"{field}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_connect_arg(item, f"{field}[{index}]")
+    elif not isinstance(value, (str, int, float, bool)):
+        raise ConfigError(field, "values must be str, int, float, bool, or lists and mappings of those")
+    elif isinstance(value, str) and "PRIVATE KEY" in value:
+        raise ConfigError(field, "holds a private key, which would be stored in the task template; use secret_connect_args")

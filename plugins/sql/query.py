@@ -4,7 +4,9 @@ Upstream string-interpolates ``{{ .inputs.x }}`` into the SQL text, so ``x' or '
 query. Here every placeholder becomes a bound parameter ``:x``; quotes around a placeholder
 (``'{{.inputs.x}}'``, upstream style) are part of the placeholder. What binding cannot express, a
 table or column name, must be asked for explicitly with ``{{ .inputs.x | identifier }}``: the value
-is then checked against a strict pattern and quoted by the database's dialect at run time.
+is then checked against a strict pattern and quoted by the database's dialect at run time. A
+placeholder where a name is almost surely meant (``order by {{ .inputs.col }}``) is refused: see
+``positions``.
 
 The template may hold several statements separated by ``;``; quotes, comments and PostgreSQL
 dollar-quoting are respected when splitting.
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER as PLACEHOLDER
+from flytekitplugins.prebuilt.sql.lexing import lexemes, tokens
+from flytekitplugins.prebuilt.sql.positions import check_value_positions
 
 NATIVE_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")  # SQLAlchemy text() bind syntax
 IDENTIFIER_MARK = "{{identifier:%s}}"
@@ -101,13 +105,15 @@ def parse_query(template: str, inputs: dict[str, typing.Any], field: str = "quer
     statements = [s for s in statements if s.strip()]
     if not statements:
         raise ConfigError(field, "holds no SQL statement")
+    for statement in statements:
+        check_value_positions(statement, parameters, field)
     return ParsedQuery(tuple(statements), parameters, tuple(identifiers))
 
 
 def split_statements(sql: str) -> list[str]:
     """Split on ';' outside quotes, comments and dollar-quoted bodies; drop statements that are only comments."""
     statements, start = [], 0
-    for kind, begin, end in _tokens(sql):
+    for kind, begin, end in tokens(sql):
         if kind == "semicolon":
             statements.append(sql[start:begin])
             start = end
@@ -115,51 +121,35 @@ def split_statements(sql: str) -> list[str]:
     return [s.strip() for s in statements if _has_code(s)]
 
 
+# statements that start with these only read, unless they hold one of WRITING_WORDS (e.g. WITH ... DELETE)
+READING_STARTS = {"select", "with", "values"}
+WRITING_WORDS = {
+    "insert", "update", "delete", "replace", "merge", "upsert", "create", "drop", "alter", "attach", "detach",
+    "vacuum", "reindex", "analyze", "pragma", "into",
+}  # fmt: skip
+
+
+def reads_only(statements: typing.Sequence[str]) -> bool:
+    """Whether every statement only reads, so a SQLite file can be opened read-only (when in doubt: False)."""
+    for statement in statements:
+        items = lexemes(statement)
+        words = [(i, lexeme.text) for i, lexeme in enumerate(items) if lexeme.kind == "word"]
+        if not words or words[0][1] not in READING_STARTS:
+            return False
+        for i, word in words:
+            following = items[i + 1].text if i + 1 < len(items) else ""
+            if word in WRITING_WORDS and not (word == "replace" and following == "("):  # replace(): a function
+                return False
+    return True
+
+
 def _has_code(statement: str) -> bool:
-    return any(kind == "code" and statement[b:e].strip() for kind, b, e in _tokens(statement))
-
-
-def _tokens(sql: str):
-    """Yield (kind, start, end): kind is code, string, quoted, comment, dollar or semicolon."""
-    i, n, code_start = 0, len(sql), 0
-    while i < n:
-        c = sql[i]
-        if c in "'\"`":
-            end = i + 1
-            while end < n:
-                if sql[end] == c:
-                    if end + 1 < n and sql[end + 1] == c:  # doubled quote escapes itself
-                        end += 2
-                        continue
-                    break
-                end += 1
-            kind, stop = ("string" if c == "'" else "quoted"), min(end + 1, n)
-        elif sql.startswith("--", i):
-            stop = sql.find("\n", i)
-            kind, stop = "comment", (n if stop < 0 else stop)
-        elif sql.startswith("/*", i):
-            stop = sql.find("*/", i + 2)
-            kind, stop = "comment", (n if stop < 0 else stop + 2)
-        elif c == "$" and (m := re.match(r"\$([A-Za-z_]\w*)?\$", sql[i:])) and not (i and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-            tag = m.group(0)
-            stop = sql.find(tag, i + len(tag))
-            kind, stop = "dollar", (n if stop < 0 else stop + len(tag))
-        elif c == ";":
-            kind, stop = "semicolon", i + 1
-        else:
-            i += 1
-            continue
-        if code_start < i:
-            yield "code", code_start, i
-        yield kind, i, stop
-        i = code_start = stop
-    if code_start < n:
-        yield "code", code_start, n
+    return any(kind == "code" and statement[b:e].strip() for kind, b, e in tokens(statement))
 
 
 def _render(statement: str, use, bind, field: str) -> str:
     out: list[str] = []
-    for kind, b, e in _tokens(statement):
+    for kind, b, e in tokens(statement):
         text = statement[b:e]
         if kind == "string" and PLACEHOLDER.search(text):
             whole = PLACEHOLDER.fullmatch(text[1:-1])

@@ -115,3 +115,27 @@ def test_postgres_from_the_image_with_an_injected_secret(pg, tmp_path, sql_image
     local = items_task(pg)(n=50)
     pd.testing.assert_frame_equal(in_image.outputs["results"].open(pd.DataFrame).all(), local.open(pd.DataFrame).all())
     assert pg.password not in in_image.logs
+
+
+@pytest.mark.parametrize("path", ["in-process", "emulated"])
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_an_empty_result_keeps_the_column_types(pg, password_env, tmp_path, reader, path):
+    """No rows: the types still come from the database (PostgreSQL's type OIDs), as when rows come back."""
+    t = items_task(pg, reader)
+    if path == "in-process":
+        empty = pq.read_table(t(n=0).literal.uri)
+    else:
+        emulator = Emulator(str(tmp_path), secrets={("warehouse", "password"): pg.password})
+        empty = pq.read_table(emulator.run(t, {"n": 0}).literals.literals["results"].scalar.structured_dataset.uri)
+    assert empty.num_rows == 0
+    assert empty.schema == pq.read_table(items_task(pg, reader)(n=3).literal.uri).schema
+    assert str(empty.schema.field("name").type) == "string" and str(empty.schema.field("ratio").type) == "double"
+
+
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_limit_and_offset_take_bound_counts(pg, password_env, reader):
+    """Both PostgreSQL drivers bind a count in LIMIT/OFFSET (the rule in docs/sql.md allows int inputs there)."""
+    t = SQLTask("page", "select id from items order by id limit {{.inputs.size}} offset :skip",
+                SQLConfig(url=pg.url_without_password, password_secret=PASSWORD, reader=reader),
+                inputs={"size": int, "skip": int})
+    assert t(size=3, skip=10).open(pd.DataFrame).all()["id"].tolist() == [11, 12, 13]

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from flytekit import task, workflow
 from flytekit.types.structured import StructuredDataset
+from flytekitplugins.prebuilt.emulator import Emulator
 from flytekitplugins.prebuilt.sql import SQLConfig, SQLite3Config, SQLite3Task, SQLTask, compat
 
 
@@ -134,3 +135,38 @@ def test_database_errors_are_user_errors_without_retry(people_db, caplog):
 
     assert isinstance(error.value.value, UserError)  # reported as USER, NON_RECOVERABLE: no retry
     assert error.value.error_code == "USER:PrebuiltUserError"
+
+
+def result_schema(task, path, root, **inputs):
+    """The parquet schema of ``task``'s results, run in-process or through the emulator."""
+    if path == "in-process":
+        return pq.read_table(task(**inputs).literal.uri).schema
+    literal = Emulator(str(root)).run(task, inputs).literals.literals["results"]
+    return pq.read_table(literal.scalar.structured_dataset.uri).schema
+
+
+@pytest.mark.parametrize("path", ["in-process", "emulated"])
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_an_empty_result_keeps_the_declared_column_types(people_db, tmp_path, reader, path):
+    """SQLite types values, not columns; with no rows the declared types decide (expressions have none: int64)."""
+    with sqlite3.connect(people_db) as db:
+        db.execute("create table typed (i integer, t text, f real, b blob, v varchar(20), d date, n numeric)")
+    t = SQLTask("e", "select i, t, f, b, v, d, n, i + 1 as expr from typed where i > :low",
+                SQLConfig(url=f"sqlite:///{people_db}", reader=reader), inputs={"low": int})
+    empty = result_schema(t, path, tmp_path, low=0)
+    assert {f.name: str(f.type) for f in empty} == {
+        "i": "int64", "t": "string", "f": "double", "b": "binary", "v": "string", "d": "string", "n": "int64",
+        "expr": "int64",
+    }
+    with sqlite3.connect(people_db) as db:
+        db.execute("insert into typed values (1, 'a', 1.5, x'00', 'v', '2024-01-01', 7)")
+    assert result_schema(t, path, tmp_path, low=0) == empty  # the same types as when rows come back
+
+
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_counts_and_named_values_bind_where_the_rule_allows_them(people_db, reader):
+    """LIMIT/OFFSET take int inputs (SQLite binds them); a value in the select list is fine once it is named."""
+    t = SQLTask("page", "select id, {{.inputs.tag}} as tag from people order by id limit {{.inputs.size}} offset :skip",
+                SQLConfig(url=f"sqlite:///{people_db}", reader=reader), inputs={"size": int, "skip": int, "tag": str})
+    df = frame(t(size=3, skip=10, tag="batch-1"))
+    assert df["id"].tolist() == [10, 11, 12] and df["tag"].tolist() == ["batch-1"] * 3

@@ -1,9 +1,10 @@
 import datetime
+import re
 from typing import List
 
 import pytest
 from flytekitplugins.prebuilt.kit.config import ConfigError
-from flytekitplugins.prebuilt.sql.query import check_identifier, parse_query, split_statements
+from flytekitplugins.prebuilt.sql.query import check_identifier, parse_query, reads_only, split_statements
 
 
 def test_upstream_placeholders_become_bound_parameters_quoted_or_not():
@@ -53,3 +54,72 @@ def test_bad_templates_fail_naming_the_field(template, inputs, field, message):
     with pytest.raises(ConfigError, match=message) as error:
         parse_query(template, inputs)
     assert error.value.field == field
+
+
+NOT_A_VALUE = [  # (template, inputs, what the error says)
+    ("select * from t order by {{.inputs.col}}", {"col": str}, "whole ORDER BY item"),
+    ("select * from t order by a, {{ .inputs.col }} desc", {"col": str}, "whole ORDER BY item"),
+    ("select * from t order by '{{.inputs.col}}'", {"col": str}, "whole ORDER BY item"),
+    ("select * from t order by :n", {"n": int}, "sorts by a constant"),
+    ("select g, count(*) from t group by {{.inputs.col}}", {"col": str}, "whole GROUP BY item"),
+    ("select rank() over (partition by :col order by a) from t", {"col": str}, "whole PARTITION BY item"),
+    ("select {{.inputs.col}} from t", {"col": str}, "whole SELECT list item"),
+    ("select {{.inputs.col}}", {"col": str}, "whole SELECT list item"),
+    ("select a, :col from t", {"col": str}, "whole SELECT list item"),
+    ("select distinct {{.inputs.col}} from t", {"col": str}, "whole SELECT list item"),
+    ("select a, case when b then 1 else 2 end, :col from t", {"col": str}, "whole SELECT list item"),
+    ("select * from t where id in (select :x from u)", {"x": int}, "whole SELECT list item"),
+    ("select a as {{.inputs.alias}} from t", {"alias": str}, "follows AS"),
+    ("select cast(a as {{.inputs.type}}) from t", {"type": str}, "follows AS"),
+    ("select * from t limit {{.inputs.n}}", {"n": str}, "row count (LIMIT): declare the input as int"),
+    ("select * from t limit :skip, :n", {"skip": int, "n": float}, "row count (LIMIT)"),
+    ("select * from t offset :skip", {"skip": str}, "row count (OFFSET)"),
+]
+
+
+@pytest.mark.parametrize("template, inputs, problem", NOT_A_VALUE)
+def test_placeholders_outside_value_positions_are_refused_naming_them(template, inputs, problem):
+    with pytest.raises(ConfigError, match=re.escape(problem)) as error:
+        parse_query(template, inputs)
+    name = list(inputs)[-1]  # the offending one is the last declared
+    assert error.value.field == "query_template"
+    assert f"placeholder for input {name!r}" in str(error.value)
+    if "row count" not in problem:
+        assert f"{{{{ .inputs.{name} | identifier }}}}" in str(error.value)
+
+
+VALUES = [  # placeholders in value positions, and the positions the rule allows
+    "select * from t where a = :x",
+    "select * from t where a in (:ids)",
+    "select * from t where a in :ids",
+    "select * from t where a in ({{.inputs.ids}})",
+    "select :x as x, a from t",
+    "select :x x from t",
+    "select :x + 1 as y, coalesce(a, :x), f(:x, :x) from t",
+    "select :x::int",
+    "select * from t order by abs(a - :x)",
+    "select * from t order by case when a = :x then 0 else 1 end",
+    "select * from t limit {{.inputs.n}} offset :n",
+    "select * from t limit :n, :n",
+    "select * from t offset :n rows fetch first :n rows only",
+    "insert into t select :x, :x",
+    "insert into t (a, b) select :x, :n where not exists (select 1 from t where a = :x)",
+    "insert into t values (:x, :n), (:n, :x)",
+    "update t set a = :x where b = :n",
+    "select * from {{ .inputs.col | identifier }} order by {{ .inputs.col | identifier }}",
+    "select ':x' as c from t order by 1 -- :x",
+]
+
+
+@pytest.mark.parametrize("template", VALUES)
+def test_value_positions_and_allowed_counts_still_bind(template):
+    inputs = {"x": int, "n": int, "ids": List[int], "col": str}
+    parse_query(template, {k: v for k, v in inputs.items() if k in template})
+
+
+def test_reads_only_decides_read_only_opening():
+    assert reads_only(["select 1", "with x as (select 1) select * from x", "values (1)"])
+    assert reads_only(["select replace(name, 'a', 'b') from t"])
+    for writes in ("insert into t values (1)", "with x as (select 1) delete from t", "select * into n from t",
+                   "pragma journal_mode = wal", "create temp table x (a)"):
+        assert not reads_only(["select 1", writes]), writes

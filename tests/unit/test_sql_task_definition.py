@@ -136,3 +136,61 @@ def test_author_side_needs_flytekit_only(tmp_path):
     done = subprocess.run([python, "-c", AUTHOR_SCRIPT], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "'type': 'sql'" in done.stdout
+
+
+@pytest.mark.parametrize("make_task", [
+    lambda q, i: SQLTask("t", q, SQLConfig(url="sqlite:////x.db"), inputs=i),
+    lambda q, i: SQLite3Task("t", q, inputs=i, task_config=SQLite3Config(uri="s3://b/x.db")),
+    lambda q, i: SQLAlchemyTask("t", q, task_config=SQLAlchemyConfig(uri="postgresql://u@h/db"), inputs=i),
+])
+def test_every_sql_class_refuses_a_placeholder_that_is_not_a_value(make_task):
+    with pytest.raises(ConfigError, match=r"input 'col' is a whole ORDER BY item.*\| identifier") as error:
+        make_task("select * from tracks order by {{.inputs.col}}", {"col": str})
+    assert error.value.field == "query_template"
+    with pytest.raises(ConfigError, match="whole SELECT list item"):
+        make_task("select {{.inputs.col}} from tracks", {"col": str})
+    make_task("select * from tracks order by {{.inputs.col | identifier}} limit {{.inputs.n}}", {"col": str, "n": int})
+
+
+def test_output_columns_as_upstream():
+    from typing import Annotated
+
+    from flytekit import kwtypes
+    from flytekit.types.schema import FlyteSchema
+    from flytekit.types.structured import StructuredDataset
+
+    config = SQLite3Config(uri="s3://b/x.db")
+    assert SQLite3Task("t", "select 1", task_config=config).output_columns is None
+    typed = SQLite3Task("t", "select 1", task_config=config, output_schema_type=FlyteSchema[kwtypes(a=int, b=str)])
+    assert typed.output_columns == ["a", "b"]
+    annotated = Annotated[StructuredDataset, kwtypes(c=float)]
+    assert SQLite3Task("t", "select 1", task_config=config, output_schema_type=annotated).output_columns == ["c"]
+    alchemy = SQLAlchemyConfig(uri="postgresql://u@h/db")
+    assert SQLAlchemyTask("t", "select 1", task_config=alchemy).output_columns is None
+    assert SQLAlchemyTask("t", "delete from t", task_config=alchemy, output_schema_type=None).output_columns is None
+
+
+NESTED = {"ssl": {"ca": "/etc/ssl/ca.pem", "key": "/etc/ssl/client-key.pem", "check_hostname": False},
+          "init_command": "SET time_zone = '+00:00'", "options": ["-c", "statement_timeout=5000"], "port": 3307}
+
+
+def test_connect_args_take_nested_mappings_and_lists():
+    task = SQLAlchemyTask("t", "select 1", task_config=SQLAlchemyConfig(uri="mysql+pymysql://u@h/db", connect_args=NESTED))
+    custom = task.get_custom(SETTINGS)
+    assert custom["connect_args"] == NESTED
+    assert SQLConfig.from_custom({k: custom[k] for k in ("url", "connect_args")}).connect_args == NESTED
+
+
+@pytest.mark.parametrize("connect_args, field", [
+    ({"ssl": {"password": "x"}}, "config.connect_args.ssl.password"),
+    ({"ssl": {"ca": "/ca.pem", "options": {"api_key": "x"}}}, "config.connect_args.ssl.options.api_key"),
+    ({"servers": [{"token": "x"}]}, "config.connect_args.servers[0].token"),
+    ({"key": "not-a-path"}, "config.connect_args.key"),
+    ({"ssl": {"cert": "-----BEGIN PRIVATE KEY-----\nMII..."}}, "config.connect_args.ssl.cert"),
+    ({"ssl": {"ca": object()}}, "config.connect_args.ssl.ca"),
+    ({"ssl": {1: "x"}}, "config.connect_args.ssl"),
+])
+def test_connect_args_refuse_credentials_at_any_depth(connect_args, field):
+    with pytest.raises(ConfigError) as error:
+        SQLConfig(url="mysql+pymysql://u@h/db", connect_args=connect_args).validate()
+    assert error.value.field == field
