@@ -6,21 +6,88 @@ script bundles.
     flyte-prebuilt image-name sql
     flyte-prebuilt images build|publish ...
     flyte-prebuilt bundle pack|push|list|download|derive ...
+    flyte-prebuilt --version
+
+A user's mistake (a bad or unknown input, a workflow where a prebuilt task is expected, a module that does
+not import, a malformed ``--secret``, an unknown task type, missing cloud credentials, no Docker) is one
+line on stderr saying what to fix, and exit code 2; a failed task run is exit code 1. Set
+``FLYTE_PREBUILT_TRACEBACK=1`` to see the traceback behind such a line.
 """
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import json
 import os
 import sys
 import tempfile
+import traceback
+import typing
 
 import click
-from flytekitplugins.prebuilt.kit.images import default_image
+from flytekitplugins.prebuilt.kit.images import default_image, package_version
+
+TRACEBACK_ENV = "FLYTE_PREBUILT_TRACEBACK"
+CREDENTIAL_ERRORS = {  # exception class name -> what to set (by the library that raises it)
+    "NoCredentialsError": "AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)",
+    "PartialCredentialsError": "complete AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+    "DefaultCredentialsError": "Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS, or gcloud auth application-default login)",
+    "CredentialUnavailableError": "Azure credentials (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, or az login)",
+    "ClientAuthenticationError": "valid Azure credentials (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY)",
+}
 
 
-@click.group()
+class UserMistake(click.ClickException):
+    """One line saying what to fix; exit code 2 (a usage error, as click's own)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split()))  # one line, whatever the message held
+
+
+class _Commands(click.Group):
+    """Turns the errors a user can fix into ``UserMistake``; anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            message = _mistake(error)
+            if message is None or os.environ.get(TRACEBACK_ENV):
+                raise
+            raise UserMistake(message) from None
+
+
+def _mistake(error: BaseException) -> typing.Optional[str]:
+    """What the user should fix, when ``error`` (or an error behind it) is theirs to fix."""
+    from flytekitplugins.prebuilt.emulator import InputError
+    from flytekitplugins.prebuilt.docker_engine import DockerUnavailable
+    from flytekitplugins.prebuilt.kit.config import ConfigError
+    from flytekitplugins.prebuilt.kit.errors import UserError
+
+    for cause in _chain(error):
+        if type(cause).__name__ in CREDENTIAL_ERRORS:
+            return f"no cloud credentials ({cause}); set {CREDENTIAL_ERRORS[type(cause).__name__]}"
+    if isinstance(error, (InputError, UserError, ConfigError, DockerUnavailable)):
+        return str(error)
+    return None
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and every error behind it (a suppressed context too: it may say what was missing)."""
+    found: list[BaseException] = []
+    while error is not None and error not in found:
+        found.append(error)
+        error = error.__cause__ or error.__context__
+    return found
+
+
+@click.group(cls=_Commands)
+@click.version_option(package_version(), "--version", prog_name="flyte-prebuilt", message="%(prog)s %(version)s")
 def main() -> None:
     """Prebuilt Flyte task types: emulate the platform, inspect templates, name images."""
 
@@ -29,6 +96,11 @@ def main() -> None:
 @click.argument("task_type")
 def image_name(task_type: str) -> None:
     """The image that tasks of TASK_TYPE serialized by this package version run in."""
+    from flytekitplugins.prebuilt.kit.spec import task_types
+
+    known = task_types()
+    if task_type not in known:
+        raise UserMistake(f"unknown task type {task_type!r}; the task types are: {', '.join(known)}")
     click.echo(default_image(task_type))
 
 
@@ -52,7 +124,7 @@ def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle,
     try:
         if fill_wheelhouse:
             if not wheelhouse:
-                raise click.BadParameter("--fill-wheelhouse needs --wheelhouse")
+                raise UserMistake("--fill-wheelhouse needs --wheelhouse DIR")
             ib.fill_wheelhouse(types_, wheelhouse)
         builder = ib.Builder(base_image=base_image, wheelhouse=wheelhouse, ca_bundle=ca_bundle)
         for task_type in types_:
@@ -95,18 +167,14 @@ def identity(source: str, task_name: str) -> None:
 @click.option("--mount", "mounts", multiple=True, type=click.Path(exists=True), help="A host path to mount (same path).")
 @click.option("--root", default=None, type=click.Path(file_okay=False), help="Storage root (default: a temp dir).")
 def run(source, task_name, inputs, secrets, in_container, image, mounts, root) -> None:
-    """Run TASK_NAME from SOURCE exactly as a Flyte cluster would, and print its outputs."""
+    """Run TASK_NAME from SOURCE exactly as a Flyte cluster would, and print its outputs.
+
+    The task's output (its log) goes to stderr, on success as on failure; its outputs to stdout."""
     from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
 
     task = _load_task(source, task_name)
-    values = dict(_pair(i, "=") for i in inputs)
-    types = task.python_interface.inputs
-    values = {k: _coerce(v, types.get(k)) for k, v in values.items()}
-    secret_values = {}
-    for s in secrets:
-        name, value = s.split("=", 1)
-        group, _, key = name.rpartition(".")
-        secret_values[(group, key)] = value
+    values = _inputs(task, inputs)
+    secret_values = _secrets(task, secrets)
     emulator = Emulator(
         root or tempfile.mkdtemp(prefix="flyte-prebuilt-"), secrets=secret_values, mounts=[os.path.abspath(m) for m in mounts]
     )
@@ -114,8 +182,10 @@ def run(source, task_name, inputs, secrets, in_container, image, mounts, root) -
     try:
         result = emulator.run(task, values, image=image, in_container=in_container)
     except TaskFailed as failure:
-        click.echo(f"FAILED [{failure.origin}/{failure.kind}] {failure.code}\n{failure.message}", err=True)
+        _show_log(failure.logs)
+        click.echo(f"FAILED [{failure.origin}/{failure.kind}] {failure.code} after {failure.attempts} attempt(s)\n{failure.message}", err=True)
         sys.exit(1)
+    _show_log(result.logs)
     for name, literal in result.literals.literals.items():
         scalar = literal.scalar
         dataset = scalar and (scalar.structured_dataset or scalar.schema)
@@ -195,7 +265,7 @@ def bundle_derive(store, task_name, sha256, added, removed) -> None:
 
     files = {}
     for item in added:
-        path, local = _pair(item, "=")
+        path, local = _pair(item, "--add")
         with open(local, "rb") as f:
             files[path] = f.read()
     new = _user(lambda: versions.derive(store, task_name, sha256, added=files, removed=removed))
@@ -203,43 +273,170 @@ def bundle_derive(store, task_name, sha256, added, removed) -> None:
 
 
 def _user(action):
-    """Run ``action``; a UserError becomes a clean CLI error."""
-    from flytekitplugins.prebuilt.kit.errors import UserError
-
-    try:
-        return action()
-    except UserError as error:
-        raise click.ClickException(str(error)) from None
+    """Run ``action`` (a user's mistake in it is reported by ``_Commands``)."""
+    return action()
 
 
-def _pair(text: str, sep: str) -> tuple[str, str]:
-    if sep not in text:
-        raise click.BadParameter(f"{text!r}: expected NAME{sep}VALUE")
-    name, value = text.split(sep, 1)
+def _show_log(logs: str) -> None:
+    if logs.strip():
+        click.echo(logs.strip("\n"), err=True)
+
+
+def _pair(text: str, option: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise UserMistake(f"{option} {text!r}: expected NAME=VALUE")
+    name, value = text.split("=", 1)
     return name, value
 
 
-def _coerce(value: str, python_type):
-    """A CLI string as the input's type: str as is, numbers and the rest parsed as JSON."""
-    if python_type is str:
-        return value
+def _inputs(task, given: typing.Sequence[str]) -> dict[str, typing.Any]:
+    """``--input NAME=VALUE`` options as the task's typed inputs, checked as the emulator (and Flyte Admin) will,
+    every required input present."""
+    from flytekitplugins.prebuilt.emulator.inputs import describe, input_literals
+
+    types = task.python_interface.inputs
+    values = {}
+    for item in given:
+        name, text = _pair(item, "--input")
+        if name not in types:
+            raise UserMistake(f"--input {name}: {task.name} has no input {name!r}; its inputs are {describe(types)}")
+        values[name] = _coerce(name, text, types[name])
+    input_literals(task.name, values, types)  # InputError: a value its type refuses (a list that is not one, ...)
+    defaults = task.python_interface.default_inputs_as_kwargs
+    missing = [n for n, t in types.items() if n not in values and n not in defaults and not _optional(t)]
+    if missing:
+        example = " ".join(f"--input {n}=<{_type_label(types[n])}>" for n in missing)
+        raise UserMistake(f"{task.name} needs {example}")
+    return values
+
+
+def _coerce(name: str, text: str, python_type: typing.Any) -> typing.Any:
+    """A CLI string as the input's type: scalars parsed strictly, anything else as JSON (else the string)."""
+    base = _optional(python_type) or python_type
+    parsers = {
+        int: int,
+        float: float,
+        bool: _boolean,
+        datetime.datetime: datetime.datetime.fromisoformat,
+        datetime.date: datetime.date.fromisoformat,
+    }
+    if base is str:
+        return text
+    if base in parsers:
+        try:
+            return parsers[base](text)
+        except ValueError:
+            raise UserMistake(f"--input {name}={text}: expected {_type_label(base)}, e.g. {_EXAMPLES[base]}") from None
     try:
-        parsed = json.loads(value)
+        return json.loads(text)
     except json.JSONDecodeError:
-        return value
-    return float(parsed) if python_type is float and isinstance(parsed, int) else parsed
+        return text  # a path or URI for a file or dataset input; the type engine checks it
+
+
+_EXAMPLES = {int: "3", float: "1.5", bool: "true", datetime.datetime: "2024-01-31T12:00:00", datetime.date: "2024-01-31"}
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
+
+
+def _optional(python_type: typing.Any) -> typing.Any:
+    """``T`` when ``python_type`` is ``Optional[T]``, else None."""
+    args = typing.get_args(python_type)
+    if typing.get_origin(python_type) is typing.Union and type(None) in args and len(args) == 2:
+        return next(a for a in args if a is not type(None))
+    return None
+
+
+def _type_label(python_type: typing.Any) -> str:
+    from flytekitplugins.prebuilt.emulator.inputs import type_name
+
+    return {int: "an integer", float: "a number", bool: "true or false", datetime.datetime: "an ISO date-time",
+            datetime.date: "an ISO date"}.get(python_type) or type_name(python_type)
+
+
+def _secrets(task, given: typing.Sequence[str]) -> dict[tuple[str, str], str]:
+    """``--secret GROUP.KEY=VALUE`` options; a mistake is reported without the value."""
+    values = {}
+    for item in given:
+        name, equals, value = item.partition("=")
+        group, dot, key = name.rpartition(".")
+        if not equals:
+            raise UserMistake("--secret: expected GROUP.KEY=VALUE (no '=' in it; the text is not shown, it may be a secret)")
+        if not (dot and group and key):
+            raise UserMistake(f"--secret {name}=...: expected GROUP.KEY=VALUE; Flyte secrets have a group and a key")
+        values[(group, key)] = value
+    requested = {(s.group, s.key) for s in (task.security_context.secrets if task.security_context else [])}
+    for group, key in sorted(set(values) - requested):
+        wanted = ", ".join(f"{g}.{k}" for g, k in sorted(requested)) or "none"
+        click.echo(f"note: {task.name} does not request the secret {group}.{key} (it requests: {wanted}); it is not injected", err=True)
+    return values
 
 
 def _load_task(source: str, task_name: str):
+    """The prebuilt task ``task_name`` of ``source`` (a .py file or a module); a mistake says what to fix."""
+    from flytekit.core.base_task import PythonTask
+    from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
+    from flytekit.core.python_function_task import PythonFunctionTask
+    from flytekit.core.workflow import WorkflowBase
+
+    module_name = source
     if source.endswith(".py"):  # import it as a module, as pyflyte run does, so flytekit can track its tasks
+        if not os.path.isfile(source):
+            raise UserMistake(f"{source}: no such file")
         path = os.path.abspath(source)
         sys.path.insert(0, os.path.dirname(path))
-        source = os.path.splitext(os.path.basename(path))[0]
-    module = importlib.import_module(source)
+        module_name = os.path.splitext(os.path.basename(path))[0]
     try:
-        return getattr(module, task_name)
-    except AttributeError:
-        raise click.BadParameter(f"{source} has no task {task_name!r}") from None
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name == module_name:
+            raise UserMistake(f"{source}: no module named {module_name!r}; give a .py file or an importable module") from None
+        raise _load_failed(source, error) from None
+    except Exception as error:  # their code raised while defining its tasks (a ConfigError, a NameError, ...)
+        raise _load_failed(source, error) from None
+    found = getattr(module, task_name, None)
+    if found is None:
+        tasks = sorted(n for n, v in vars(module).items() if isinstance(v, PythonCustomizedContainerTask))
+        raise UserMistake(f"{source} has no {task_name!r}; its prebuilt tasks are: {', '.join(tasks) or 'none'}")
+    if isinstance(found, PythonCustomizedContainerTask):
+        return found
+    expected = "flyte-prebuilt runs one prebuilt (template-only) task, e.g. a SQLTask or ScriptTask"
+    if isinstance(found, WorkflowBase):
+        raise UserMistake(f"{task_name!r} is a workflow; {expected}; run workflows with pyflyte run")
+    if isinstance(found, PythonFunctionTask):
+        raise UserMistake(f"{task_name!r} is a @task function; {expected}; run it with pyflyte run")
+    kind = "task" if isinstance(found, PythonTask) else "object"
+    raise UserMistake(f"{task_name!r} is a {type(found).__name__} {kind}; {expected}")
+
+
+def _load_failed(source: str, error: Exception) -> Exception:
+    """Importing the user's module raised: one line with where (their file), unless the traceback is asked for."""
+    if os.environ.get(TRACEBACK_ENV):
+        return error
+    where = ""
+    if isinstance(error, SyntaxError) and error.filename:
+        where = f" ({os.path.relpath(error.filename)}:{error.lineno})"
+    else:  # the last line of theirs that ran: the first frame after it is library code
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if not _library_file(f.filename)]
+        if frames:
+            where = f" ({os.path.relpath(frames[-1].filename)}:{frames[-1].lineno})"
+    message = _mistake(error) or f"{type(error).__name__}: {error}"
+    return UserMistake(f"cannot load {source}: {message}{where}")
+
+
+def _library_file(filename: str) -> bool:
+    """Python's, an installed package's, or this package's own (``flytekitplugins.prebuilt``) source."""
+    import flytekitplugins.prebuilt as ours
+
+    own = os.path.dirname(os.path.abspath(ours.__file__))
+    path = os.path.abspath(filename)
+    return filename.startswith("<") or "site-packages" in path or path.startswith(own + os.sep) or path.startswith((sys.prefix, sys.base_prefix))
 
 
 if __name__ == "__main__":

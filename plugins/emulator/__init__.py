@@ -4,6 +4,7 @@ For task authors: test a template-only task exactly as flytepropeller's containe
 it, in a subprocess or inside its image, without a cluster. See ``docs/emulator.md``.
 """
 
+from flytekitplugins.prebuilt.emulator.inputs import InputError
 from flytekitplugins.prebuilt.emulator.platform import EmulatedRun, Emulator, TaskFailed
 
-__all__ = ["EmulatedRun", "Emulator", "TaskFailed"]
+__all__ = ["EmulatedRun", "Emulator", "InputError", "TaskFailed"]

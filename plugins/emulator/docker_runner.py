@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple, Optional
 
-class DockerUnavailable(RuntimeError):
-    pass
-
-
-def docker_client():
-    """A connected Docker SDK client, or DockerUnavailable saying what to do."""
-    try:
-        import docker
-        from docker.errors import DockerException
-    except ImportError:
-        raise DockerUnavailable("Docker support needs the docker package: pip install 'flytekitplugins-prebuilt[emulator]'") from None
-    try:
-        client = docker.from_env()
-        client.ping()
-        return client
-    except DockerException as e:
-        raise DockerUnavailable(f"no Docker engine answers ({e}); start one (scripts/ensure-docker.sh)") from None
+from flytekitplugins.prebuilt.docker_engine import DockerUnavailable, docker_client
+from flytekitplugins.prebuilt.emulator.resources import ContainerLimits
 
 
-def run_container(image: str, argv: list[str], env: dict[str, str], mounts: list[str], network: str, timeout: float) -> tuple[int, str]:
-    """Run ``argv`` in ``image`` with ``mounts`` bound at the same paths; return (exit code, logs)."""
+class ContainerExit(NamedTuple):
+    code: int
+    logs: str
+    oom_killed: bool  # the kernel killed a process of the container for exceeding its memory limit
+
+
+def run_container(
+    image: str,
+    argv: list[str],
+    env: dict[str, str],
+    mounts: list[str],
+    network: str,
+    timeout: float,
+    limits: Optional[ContainerLimits] = None,
+) -> ContainerExit:
+    """Run ``argv`` in ``image`` with ``mounts`` bound at the same paths and the pod's CPU/memory ``limits``."""
     client = docker_client()  # first: it explains a missing docker package or engine
     from docker.errors import DockerException, ImageNotFound
 
@@ -36,11 +36,13 @@ def run_container(image: str, argv: list[str], env: dict[str, str], mounts: list
             raise DockerUnavailable(f"image {image} is not present and cannot be pulled ({e}); build it with `make images`") from None
     container = client.containers.run(
         image,
-        command=argv,  # as args: Kubernetes keeps the image's ENTRYPOINT (tini) when a pod gives no command,
-        environment=env,  # and flytekit's container tasks give none (command=[], args=[pyflyte-execute, ...])
+        command=argv,
+        entrypoint=[],
+        environment=env,
         volumes={path: {"bind": path, "mode": "rw"} for path in mounts},
         network_mode=network,
         detach=True,
+        **(limits or ContainerLimits()).docker_arguments(),
     )
     try:
         try:
@@ -49,6 +51,8 @@ def run_container(image: str, argv: list[str], env: dict[str, str], mounts: list
             container.kill()
             code = 124
         logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        container.reload()
+        oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
     finally:
         container.remove(force=True)
-    return code, logs
+    return ContainerExit(code, logs, oom_killed)

@@ -6,7 +6,8 @@
    LiteralMap to ``inputs.pb``.
 3. Render command and args, inject the backend's environment and secrets (``_FSEC_<GROUP>_<KEY>``).
 4. Run it: ``pyflyte-execute`` in a subprocess, or the task's image in Docker with the storage root
-   mounted at the same path (host networking, so services on 127.0.0.1 are reachable).
+   mounted at the same path (host networking, so services on 127.0.0.1 are reachable) and the pod's
+   CPU and memory limits (``resources.py``); an OOM-killed container fails as Flyte reports it.
 5. Read ``error.pb`` first, then ``outputs.pb`` (present when outputs are declared, at most 2 MB), a
    non-zero exit is a failure; retry RECOVERABLE errors while retries remain, like the backend.
 """
@@ -32,7 +33,9 @@ from flytekit.models import literals
 from flytekit.models.core.errors import ContainerError, ErrorDocument
 from flytekit.models.task import TaskTemplate
 from flytekit.tools.translator import get_serializable
+from flytekitplugins.prebuilt.emulator.inputs import input_literals
 from flytekitplugins.prebuilt.emulator.rendering import Paths, render, uses_task_template
+from flytekitplugins.prebuilt.emulator.resources import ContainerLimits, container_limits
 
 MAX_OUTPUT_BYTES = 2 * 1024 * 1024  # storage.limits.maxDownloadMBs default
 
@@ -104,7 +107,7 @@ class Emulator:
         data_dir = os.path.join(self.root, "metadata", "propeller", f"{self.project}-{self.domain}-{execution}", "n0", "data")
         os.makedirs(data_dir)
         ctx = FlyteContextManager.current_context()
-        input_map = TypeEngine.dict_to_literal_map(ctx, inputs or {}, input_types)
+        input_map = input_literals(template.id.name, inputs or {}, input_types)
         write_proto_to_file(input_map.to_flyte_idl(), os.path.join(data_dir, "inputs.pb"))
         container = template.container
         args = list(container.command) + list(container.args)
@@ -118,11 +121,14 @@ class Emulator:
             _open_up(paths.output_prefix)
             argv = render(args, paths, input_map)
             env = {**self._backend_env(template, execution, attempt), **{k: v for k, v in (container.env or {}).items()}}
+            oom_killed = False
             if in_container:
-                code, logs = self._docker(image or container.image, argv, env)
+                code, logs, oom_killed = self._docker(image or container.image, argv, env, container_limits(container.resources))
             else:
                 code, logs = self._subprocess(argv, env)
             try:
+                if oom_killed:
+                    raise _oom_killed(f"{execution}-n0-{attempt}", code, attempt + 1, logs)
                 result = self._collect(template, paths, code, logs, attempt + 1)
             except TaskFailed as failure:
                 if failure.recoverable and attempt < retries:
@@ -163,9 +169,10 @@ class Emulator:
         }
         requested = template.security_context.secrets if template.security_context else []
         for secret in requested:  # propeller's webhook injects only what the template requests
-            value = self.secrets.get((secret.group, secret.key))
-            if value is not None:
-                env[f"_FSEC_{(secret.group or '').upper()}_{secret.key.upper()}"] = value
+            value = self.secrets.get((secret.group or "", secret.key))
+            if value is not None:  # named as flytekit's SecretsManager looks it up: _FSEC_<GROUP>_<VERSION>_<KEY>
+                parts = filter(None, (secret.group, secret.group_version, secret.key))
+                env["_FSEC_" + "_".join(part.upper() for part in parts)] = value
         return env
 
     def _subprocess(self, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
@@ -181,10 +188,12 @@ class Emulator:
             return 124, f"timed out after {self.timeout}s\n{e.stdout or ''}{e.stderr or ''}"
         return done.returncode, done.stdout + done.stderr
 
-    def _docker(self, image: str, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    def _docker(self, image: str, argv: list[str], env: dict[str, str], limits: ContainerLimits) -> tuple[int, str, bool]:
         from flytekitplugins.prebuilt.emulator.docker_runner import run_container
 
-        return run_container(image, argv, env, mounts=[self.root, *self.mounts], network=self.network, timeout=self.timeout)
+        return run_container(
+            image, argv, env, mounts=[self.root, *self.mounts], network=self.network, timeout=self.timeout, limits=limits
+        )
 
     def _collect(self, template: TaskTemplate, paths: Paths, code: int, logs: str, attempts: int) -> EmulatedRun:
         prefix = paths.output_prefix
@@ -223,6 +232,22 @@ class Emulator:
             deck_path=deck if os.path.exists(deck) else None,
             files=sorted(os.listdir(prefix)),
         )
+
+
+def _oom_killed(container_name: str, code: int, attempts: int, logs: str) -> TaskFailed:
+    """Flyte's report of an OOM-killed container: code ``OOMKilled``, a USER error that is RECOVERABLE (retried while
+    the task's retries allow). flyteplugins ``go/tasks/pluginmachinery/flytek8s/pod_helper.go``: ``DemystifyFailure``
+    for a failed pod, ``DemystifySuccess`` for a pod that exited 0 although one of its processes was OOM-killed, both
+    ``PhaseInfoRetryableFailure`` (``Kind: USER``, ``pluginmachinery/core/phase.go``). An ``error.pb`` the task may
+    have written before is not read, as on the cluster."""
+    if code == 0:
+        message = "Pod reported success despite being OOMKilled"
+    else:
+        message = (
+            "Pod failed. No message received from kubernetes.\r\n"
+            f"[{container_name}] terminated with exit code ({code}). Reason [OOMKilled]. Message: \n."
+        )
+    return TaskFailed("OOMKilled", message, "RECOVERABLE", "USER", attempts, logs)
 
 
 def _read_proto(path: str, message_type):

@@ -4,36 +4,95 @@ Upstream logs the connection URL, password included. Here every resolved value i
 ``SecretScrubber``; while it is active, each log record is scrubbed as it is created (whatever logger
 or handler emits it) and so is anything written to stdout/stderr. Errors are scrubbed by the executor
 before they reach ``error.pb``.
+
+What is masked (``***``), for each value:
+
+- the value as a whole, and each line of a multi-line value (a PEM key, a JSON credential), so a log
+  that shows only some of its lines, or a tail that starts halfway through it, shows none of them;
+  lines without a letter or digit (``{``, ``}``) are structure, not secret, and stay;
+- the ways a URL (percent-encoded), JSON or a Python ``repr`` would spell the value and its lines;
+- across writes: stdout/stderr are scrubbed a whole line at a time (``ScrubbedStream``), so a value
+  written in pieces is masked too.
+
+Very short values: masking ``1`` wherever it occurs would turn every digit of the log into ``***``
+(and tell the reader where the secret is). A value (or line) shorter than ``MIN_SUBSTRING_LENGTH``
+characters is masked only where it stands alone, between characters that are not letters or digits
+(``pin=123`` -> ``pin=***``, but ``1234`` stays), and resolving one logs a warning naming the secret.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import re
 import sys
+import threading
 from urllib.parse import quote, quote_plus
 
 from flytekit.core.context_manager import FlyteContextManager
+from flytekit.loggers import logger
 from flytekit.models.security import Secret
 from flytekitplugins.prebuilt.kit.errors import UserError
 
 MASK = "***"
+MIN_SUBSTRING_LENGTH = 4  # shorter values are masked as whole tokens only (see the module docstring)
+_ALNUM = re.compile(r"[^\W_]")
+_NOT_AFTER_ALNUM, _NOT_BEFORE_ALNUM = r"(?<![^\W_])", r"(?![^\W_])"
 
 
 class SecretScrubber:
     def __init__(self) -> None:
         self._values: set[str] = set()
+        self._pattern: re.Pattern | None = None
 
     def add(self, value: str) -> str:
-        """Remember a secret value (and the ways a URL would spell it); returns it unchanged."""
-        if value:
-            self._values.update({value, quote(value, safe=""), quote_plus(value)})
+        """Remember a secret value: whole, line by line, and as URLs, JSON and ``repr`` spell them.
+        Returns it unchanged."""
+        if not value:
+            return value
+        parts = {value, value.strip()}
+        lines = [line.strip() for line in value.splitlines()]
+        if len(lines) > 1:
+            parts.update(line for line in lines if _ALNUM.search(line))
+        forms = set()
+        for part in filter(None, parts):
+            forms.update({part, quote(part, safe=""), quote_plus(part), json.dumps(part)[1:-1], repr(part)[1:-1]})
+        self._values |= forms
+        self._pattern = None  # rebuilt on next use
         return value
 
+    @property
+    def has_values(self) -> bool:
+        return bool(self._values)
+
     def scrub(self, text: str) -> str:
-        for value in sorted(self._values, key=len, reverse=True):
-            text = text.replace(value, MASK)
-        return text
+        pattern = self._compiled()
+        return pattern.sub(MASK, text) if pattern is not None else text
+
+    def pending_prefix_length(self, text: str) -> int:
+        """How many trailing characters of ``text`` could be the start of a secret (single-line forms),
+        so a stream that flushes a partial line holds them back until the rest arrives."""
+        longest = 0
+        for value in self._values:
+            if "\n" in value:  # its first line is registered on its own
+                continue
+            for k in range(min(len(value) - 1, len(text)), longest, -1):
+                if text.endswith(value[:k]):
+                    longest = k
+                    break
+        return longest
+
+    def _compiled(self) -> re.Pattern | None:
+        if self._pattern is None and self._values:
+            alternatives = []
+            for value in sorted(self._values, key=len, reverse=True):  # the longest form wins at a position
+                escaped = re.escape(value)
+                if len(value) < MIN_SUBSTRING_LENGTH:
+                    escaped = f"{_NOT_AFTER_ALNUM}{escaped}{_NOT_BEFORE_ALNUM}"
+                alternatives.append(escaped)
+            self._pattern = re.compile("|".join(alternatives))
+        return self._pattern
 
     @contextlib.contextmanager
     def active(self):
@@ -55,20 +114,62 @@ class SecretScrubber:
 
         logging.setLogRecordFactory(factory)
         stdout, stderr = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = _ScrubbedStream(stdout, self), _ScrubbedStream(stderr, self)
+        sys.stdout, sys.stderr = ScrubbedStream(stdout, self), ScrubbedStream(stderr, self)
         try:
             yield self
         finally:
             logging.setLogRecordFactory(previous_factory)
+            for stream in (sys.stdout, sys.stderr):
+                if isinstance(stream, ScrubbedStream):
+                    stream.drain()
             sys.stdout, sys.stderr = stdout, stderr
 
 
-class _ScrubbedStream:
+class ScrubbedStream:
+    """A text stream that writes whole lines, scrubbed, to ``stream``.
+
+    A secret written in pieces (``write(value[:5]); write(value[5:])``, or ``print(a, b)``, which writes
+    each argument separately) is masked because nothing reaches ``stream`` before its line is complete.
+    ``flush()`` writes a pending partial line too, except a tail that could be the start of a secret;
+    ``drain()`` writes everything. Safe to share between threads (a relay thread and the main one).
+    """
+
     def __init__(self, stream, scrubber: SecretScrubber):
         self._stream, self._scrubber = stream, scrubber
+        self._pending = ""
+        self._lock = threading.Lock()
 
     def write(self, text):
-        return self._stream.write(self._scrubber.scrub(text) if isinstance(text, str) else text)
+        if not isinstance(text, str):
+            return self._stream.write(text)
+        with self._lock:
+            self._pending += text
+            complete, newline, rest = self._pending.rpartition("\n")
+            if newline:
+                self._pending = rest
+                self._stream.write(self._scrubber.scrub(complete + newline))
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                scrubbed = self._scrubber.scrub(self._pending)
+                held = self._scrubber.pending_prefix_length(scrubbed)
+                self._pending = scrubbed[len(scrubbed) - held :]
+                self._stream.write(scrubbed[: len(scrubbed) - held])
+        self._stream.flush()
+
+    def drain(self) -> None:
+        """Write whatever is pending (scrubbed), partial line included."""
+        with self._lock:
+            pending, self._pending = self._pending, ""
+            if pending:
+                self._stream.write(self._scrubber.scrub(pending))
+        self._stream.flush()
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
@@ -77,13 +178,19 @@ class _ScrubbedStream:
 def resolve_secret(secret: Secret, field: str, scrubber: SecretScrubber) -> str:
     """The secret's value from Flyte's secrets manager, registered with the scrubber before use."""
     secrets = FlyteContextManager.current_context().user_space_params.secrets
+    where = f"group={secret.group!r} key={secret.key!r}"
     try:
         value = secrets.get(group=secret.group, key=secret.key, group_version=secret.group_version)
     except ValueError:
-        where = f"group={secret.group!r} key={secret.key!r}"
         raise UserError(
             f"{field}: secret ({where}) is not available to this execution; was it created in Flyte's secret "
             f"store, or locally as the env var {secrets.get_secrets_env_var(secret.group, secret.key, secret.group_version)}?"
         ) from None
     scrubber.add(value)
-    return scrubber.add(value.rstrip("\r\n"))
+    value = value.rstrip("\r\n")  # a file-mounted secret often ends with a newline nobody meant
+    if len(value.strip()) < MIN_SUBSTRING_LENGTH:
+        logger.warning(
+            f"{field}: secret ({where}) is {len(value.strip())} characters long; values shorter than "
+            f"{MIN_SUBSTRING_LENGTH} are masked in logs only where they stand alone, and are easy to guess"
+        )
+    return value

@@ -24,3 +24,22 @@ def test_renders_like_propeller_case_insensitive_with_dot_or_dollar():
 def test_a_missing_input_in_args_is_an_error():
     with pytest.raises(ValueError, match="no input 'm'"):
         render(["{{.Inputs.m}}"], PATHS, INPUTS)
+
+
+def test_secrets_are_injected_under_the_name_flytekit_looks_up(tmp_path):
+    from flytekit import Secret
+    from flytekit.core.context_manager import SecretsManager
+    from flytekitplugins.prebuilt.emulator import Emulator
+    from flytekitplugins.prebuilt.script import ScriptPreset, ScriptTask
+
+    versioned, plain = Secret(group="svc", key="token", group_version="v2"), Secret(group="db", key="password")
+    (tmp_path / "x.py").write_text("")
+    task = ScriptTask("s", source=str(tmp_path / "x.py"), command=["python", "x.py"], config=None,
+                      preset=ScriptPreset.of(dependencies="none", secret_env={"A": versioned, "B": plain}))
+    emulator = Emulator(str(tmp_path), secrets={("svc", "token"): "t", ("db", "password"): "p", ("other", "x"): "o"})
+    env = emulator._backend_env(emulator.template(task), "e1", 0)
+    manager = SecretsManager()
+    assert {k: v for k, v in env.items() if k.startswith("_FSEC_")} == {
+        manager.get_secrets_env_var("svc", "token", "v2"): "t",  # _FSEC_SVC_V2_TOKEN
+        manager.get_secrets_env_var("db", "password"): "p",  # only what the template requests
+    }
