@@ -22,7 +22,7 @@ from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
 from flytekitplugins.prebuilt.script import bundle
-from flytekitplugins.prebuilt.script.config import ScriptConfig
+from flytekitplugins.prebuilt.script.config import ScriptConfig, input_variable
 from flytekitplugins.prebuilt.script.spec import SPEC, BundleRef, ScriptExtras
 
 TAIL_LINES = 40
@@ -83,12 +83,12 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
             **environments.environment_variables(venv),
             **config.env,
             **{name: run.secret(f"secret_env.{name}", secret) for name, secret in config.secret_env.items()},
-            **{f"PREBUILT_INPUT_{name.upper()}": _text(value) for name, value in inputs.items()},
+            **{input_variable(name): _input_text(name, value) for name, value in inputs.items()},
             "PREBUILT_OUTPUTS_FILE": str(outputs_file),
             "PREBUILT_INPUTS_FILE": str(work / "inputs.json"),
             "PREBUILT_WORK_DIR": str(source),
         }
-        argv = [INPUT_PLACEHOLDER.sub(lambda m: _text(inputs[m.group(1)]), part) for part in config.command]
+        argv = [INPUT_PLACEHOLDER.sub(lambda m: _input_text(m.group(1), inputs[m.group(1)]), part) for part in config.command]
         before = _snapshot(source) if config.changed_files_output else {}
         _run(argv, env, source, config)
         return self._outputs(run, source, outputs_file, before)
@@ -110,10 +110,14 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
         values = []
         for name, python_type in types.items():
             if name in config.artifacts:
-                path = source / config.artifacts[name]
                 is_dir = issubclass(typing.get_origin(python_type) or python_type, FlyteDirectory)
+                path = _inside(source, source / config.artifacts[name], f"artifact {name!r}")
                 if not (path.is_dir() if is_dir else path.is_file()):
-                    raise UserError(f"artifact {name!r}: the command produced no {'directory' if is_dir else 'file'} at {config.artifacts[name]}")
+                    kind = "directory" if is_dir else "file"
+                    raise UserError(f"artifact {name!r}: the command produced no {kind} at {config.artifacts[name]}")
+                if is_dir:
+                    for inner in _tree(path):
+                        _inside(source, inner, f"artifact {name!r}")
                 values.append(FlyteDirectory(str(path)) if is_dir else FlyteFile(str(path)))
             elif name == config.changed_files_output:
                 values.append(FlyteDirectory(str(_copy_changed(source, before))))
@@ -165,6 +169,29 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(_jsonable(value))
 
 
+def _input_text(name: str, value: Any) -> str:
+    """An input as the text of an argument or environment variable, neither of which can hold a NUL byte."""
+    text = _text(value)
+    if "\x00" in text:
+        raise UserError(f"inputs.{name}: holds a NUL byte, which no argument or environment variable can carry")
+    return text
+
+
+def _inside(root: Path, path: Path, what: str) -> Path:
+    """``path`` with its links resolved, refused unless it stays inside ``root`` (never read outside the work folder)."""
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(Path(os.path.realpath(root))):
+        raise UserError(f"{what}: {path.relative_to(root)} is a link to {real}, outside the working folder; refusing it")
+    return real
+
+
+def _tree(root: Path):
+    """Every path under ``root``, links not followed."""
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            yield Path(folder) / name
+
+
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
@@ -193,7 +220,14 @@ def _typed(name: str, value: Any, python_type: Any) -> Any:
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+    """Size and modification time of every file under ``root``, by relative path (links must stay inside)."""
+    files = {}
+    for path in _tree(root):
+        real = _inside(root, path, "changed_files_output")
+        if real.is_file():
+            stat = real.stat()
+            files[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+    return files
 
 
 def _copy_changed(root: Path, before: dict[str, tuple[int, int]]) -> Path:
