@@ -36,9 +36,8 @@ def run_container(
             raise DockerUnavailable(f"image {image} is not present and cannot be pulled ({e}); build it with `make images`") from None
     container = client.containers.run(
         image,
-        command=argv,
-        entrypoint=[],
-        environment=env,
+        command=argv,  # as args: Kubernetes keeps the image's ENTRYPOINT (tini) when a pod gives no command,
+        environment=env,  # and flytekit's container tasks give none (command=[], args=[pyflyte-execute, ...])
         volumes={path: {"bind": path, "mode": "rw"} for path in mounts},
         network_mode=network,
         detach=True,
