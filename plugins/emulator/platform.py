@@ -1,4 +1,4 @@
-"""Run a task template as flytepropeller's container plugin does (flyte-facts §4).
+"""Run a task template as flytepropeller's container plugin does (flyteplugins `go/tasks/plugins/k8s/container`).
 
 1. Lay out storage like the backend: ``<root>/metadata/propeller/<project>-<domain>-<exec>/<node>/data``.
 2. Write the *registered* TaskTemplate (``get_serializable``: keeps ``security_context`` and

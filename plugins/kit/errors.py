@@ -1,6 +1,6 @@
 """Failure classes an executor raises, so Flyte retries the right things.
 
-Upstream's shim reports every executor exception as SYSTEM/RECOVERABLE (flyte-facts §4.5): a typo in
+Upstream's shim reports every executor exception as SYSTEM/RECOVERABLE (flytekit `bin/entrypoint.py`): a typo in
 a query is retried as if the cluster had failed. ``PrebuiltExecutor`` reports these instead:
 
 - ``UserError``: the task's configuration or inputs are wrong -> USER, NON_RECOVERABLE.

@@ -65,7 +65,7 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
             clean = self.classify(error, scrubber)
             if isinstance(clean, (UserError, TransientError)):
                 # the entrypoint reports FlyteUserRuntimeException as USER, recoverable iff the value is
-                raise FlyteUserRuntimeException(clean) from clean
+                raise FlyteUserRuntimeException(clean) from None  # the message once, not again as a cause
             raise clean from None
 
     def load(self, custom: dict[str, Any]) -> tuple[C, X]:
