@@ -110,7 +110,7 @@ def ensure_environment(spec: DependencySpec, cache_dir: str | os.PathLike, *, py
     python = shutil.which(python) or python
     _check_python(spec, python)
     if _complete(venv, spec):  # no lock, no write: a read-only cache (e.g. baked into an image) works
-        logger.info(f"reusing environment {venv} ({len(spec.packages)} requirements)")
+        logger.info(f"reusing environment {venv} ({spec.kind}, key {spec.key})")
         return venv
 
     cache.mkdir(parents=True, exist_ok=True)

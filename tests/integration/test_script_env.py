@@ -321,6 +321,7 @@ def test_uv_is_found_beside_the_interpreter(monkeypatch, tmp_path):
     (fake / "uv").unlink()
     assert script_env._find_uv() is None
 
+
 @pytest.mark.parametrize("installer", ["uv", "pip"])
 def test_an_environment_built_in_another_folder_works_at_its_final_path(project, cache, monkeypatch, installer):
     if installer == "pip":
