@@ -171,6 +171,10 @@ def write_doc(summary: list[dict], args, started: str, raw: str, doc: str = DOC)
             f"| {r['method']} | {r['rows']:,} | {r['wall_s']:.2f} | {r['process_wall_s']:.2f} | {r['cpu_s']:.2f} "
             f"| {r['peak_rss_mb']:.0f} | {speed} | {num(r['memory_ratio'], '.3f')} |"
         )
+    reproduce = (
+        f".venv/bin/python bench/run.py --rows {args.rows} --repeats {args.repeats} --also-rows {args.also_rows}"
+        "   # part of `make bench`"
+    )
     text = f"""## SQL query to parquet
 
 `SELECT * FROM t` on a SQLite table of {args.rows:,} rows (`id INTEGER, name TEXT, value REAL, created
@@ -190,7 +194,7 @@ the child's `ru_maxrss`. Memory ratio is peak RSS divided by `{BASELINE}`'s at t
 ### Reproduce
 
 ```
-.venv/bin/python bench/run.py --rows {args.rows} --repeats {args.repeats} --also-rows {args.also_rows}   # part of `make bench`
+{reproduce}
 ```
 
 Raw runs: `{os.path.relpath(raw, ROOT)}` (git-ignored). Run on {started}:
@@ -244,8 +248,9 @@ def main() -> None:
                 out.write(json.dumps(record) + "\n")
                 out.flush()
                 print(
-                    f"[{round_}/{args.repeats}] {method:20s} {record['rows']:>10,} rows  task {record['wall_s']:7.2f}s  "
-                    f"process {record['process_wall_s']:7.2f}s  CPU {record['cpu_s']:6.2f}s  peak RSS {record['peak_rss_mb']:8.1f} MB",
+                    f"[{round_}/{args.repeats}] {method:20s} {record['rows']:>10,} rows  "
+                    f"task {record['wall_s']:7.2f}s  process {record['process_wall_s']:7.2f}s  "
+                    f"CPU {record['cpu_s']:6.2f}s  peak RSS {record['peak_rss_mb']:8.1f} MB",
                     file=sys.stderr,
                 )
 

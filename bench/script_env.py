@@ -81,8 +81,17 @@ def install_once(method: str, requirements: str, output: str) -> dict:
         else:
             env = PIP_ENV
             create = [sys.executable, "-m", "venv", venv]
-            install = [python, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "-q",
-                       "-r", requirements]
+            install = [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                "-q",
+                "-r",
+                requirements,
+            ]
         venv_s, venv_cpu = run(create, env, output)
         install_s, install_cpu = run(install, env, output)
         freeze = subprocess.run([UV, "pip", "freeze", "--python", python], capture_output=True, text=True, check=True)
@@ -150,15 +159,20 @@ def section(installs: list[dict], task: dict, args, started: str, raw: str) -> s
         ("cold task call: env cache and uv cache empty (a fresh machine)", task["cold_fresh_s"]),
         ("cold task call: env cache empty, uv cache warm", task["cold_uv_warm_s"]),
     ]
-    lines = [f"| {what} | {len(values)} | {median(values):.3f} | {runs_text(values, 3)} |" for what, values in task_rows]
+    lines = [
+        f"| {what} | {len(values)} | {median(values):.3f} | {runs_text(values, 3)} |" for what, values in task_rows
+    ]
     lines.insert(2, f"| **overhead the task adds** (difference of the medians) | | **{overhead:.3f}** | |")
     met = "MET" if overhead <= TARGET_OVERHEAD_S else "NOT MET"
+    versions_note = (
+        "the same versions in every run of every method" if same else "versions DIFFERED between runs: see the raw runs"
+    )
     return f"""## Script task environments
 
 What the `script` task type's environments cost (`bench/script_env.py`).
 
-**a. Cold install, uv vs pip.** `{' '.join(REQUIREMENTS)}` ({len(installs[0]['packages'])} packages with
-the unpinned transitive ones; {'the same versions in every run of every method' if same else 'versions DIFFERED between runs: see the raw runs'})
+**a. Cold install, uv vs pip.** `{" ".join(REQUIREMENTS)}` ({len(installs[0]["packages"])} packages with
+the unpinned transitive ones; {versions_note})
 into a fresh venv in a new temporary directory, nothing cached: uv with an empty `UV_CACHE_DIR` (`uv venv` +
 `uv pip install -r`), also with `--compile-bytecode` as the executor runs it (pip compiles bytecode by
 default, so that is the like-for-like row); pip `python -m venv` + `pip install --no-cache-dir -r` (its
@@ -201,7 +215,7 @@ b. `ScriptTask` start (seconds):
 ### Targets
 
 - Warm start adds <= {TARGET_OVERHEAD_S:g} s over running the command directly: {met} ({overhead:.3f} s; the
-  whole warm task call takes {median(task['task_s']):.3f} s)
+  whole warm task call takes {median(task["task_s"]):.3f} s)
 """
 
 
@@ -224,6 +238,7 @@ def main() -> None:
     scratch = tempfile.mkdtemp(prefix="bench-script-env-")
 
     with open(raw, "w") as out:
+
         def record(entry: dict) -> None:
             out.write(json.dumps(entry) + "\n")
             out.flush()
@@ -233,11 +248,15 @@ def main() -> None:
             shift = (round_ - 1) % len(METHODS)
             for method in METHODS[shift:] + METHODS[:shift]:
                 log(f"[install {round_}/{args.rounds}] {method} ...")
-                entry = install_once(method, requirements, os.path.join(logs, f"install-{round_}-{method.split()[-1]}.log"))
+                entry = install_once(
+                    method, requirements, os.path.join(logs, f"install-{round_}-{method.split()[-1]}.log")
+                )
                 installs.append({**entry, "round": round_})
                 record(installs[-1])
-                log(f"  venv {entry['venv_s']:.2f}s  install {entry['install_s']:.2f}s  total {entry['total_s']:.2f}s"
-                    f"  CPU {entry['cpu_s']:.2f}s  {len(entry['packages'])} packages")
+                log(
+                    f"  venv {entry['venv_s']:.2f}s  install {entry['install_s']:.2f}s  total {entry['total_s']:.2f}s"
+                    f"  CPU {entry['cpu_s']:.2f}s  {len(entry['packages'])} packages"
+                )
 
         def fresh(name: str) -> str:
             return tempfile.mkdtemp(prefix=f"{name}-", dir=scratch)
@@ -262,8 +281,10 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
     overhead = median(task["task_s"]) - median(task["direct_s"])
-    log(f"  task {median(task['task_s']):.3f}s  direct {median(task['direct_s']):.3f}s  overhead {overhead:.3f}s "
-        f"(target <= {TARGET_OVERHEAD_S:g}s: {'MET' if overhead <= TARGET_OVERHEAD_S else 'NOT MET'})")
+    log(
+        f"  task {median(task['task_s']):.3f}s  direct {median(task['direct_s']):.3f}s  overhead {overhead:.3f}s "
+        f"(target <= {TARGET_OVERHEAD_S:g}s: {'MET' if overhead <= TARGET_OVERHEAD_S else 'NOT MET'})"
+    )
     text = section(installs, task, args, started, raw)
     with open(raw.replace("-runs-", "-summary-").replace(".jsonl", ".md"), "w") as f:
         f.write(text)

@@ -32,8 +32,12 @@ TRACEBACK_ENV = "FLYTE_PREBUILT_TRACEBACK"
 CREDENTIAL_ERRORS = {  # exception class name -> what to set (by the library that raises it)
     "NoCredentialsError": "AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)",
     "PartialCredentialsError": "complete AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
-    "DefaultCredentialsError": "Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS, or gcloud auth application-default login)",
-    "CredentialUnavailableError": "Azure credentials (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, or az login)",
+    "DefaultCredentialsError": (
+        "Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS, or gcloud auth application-default login)"
+    ),
+    "CredentialUnavailableError": (
+        "Azure credentials (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, or az login)"
+    ),
     "ClientAuthenticationError": "valid Azure credentials (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY)",
 }
 
@@ -64,8 +68,8 @@ class _Commands(click.Group):
 
 def _mistake(error: BaseException) -> typing.Optional[str]:
     """What the user should fix, when ``error`` (or an error behind it) is theirs to fix."""
-    from flytekitplugins.prebuilt.emulator import InputError
     from flytekitplugins.prebuilt.docker_engine import DockerUnavailable
+    from flytekitplugins.prebuilt.emulator import InputError
     from flytekitplugins.prebuilt.kit.config import ConfigError
     from flytekitplugins.prebuilt.kit.errors import UserError
 
@@ -111,10 +115,19 @@ def images() -> None:
 
 @images.command("build")
 @click.argument("task_types", nargs=-1)
-@click.option("--base-image", default="auto", show_default=True, help="Base image ('auto': python:3.11-slim-bookworm, else the local base).")
-@click.option("--wheelhouse", type=click.Path(file_okay=False), help="Install from these wheels only (no package index).")
+@click.option(
+    "--base-image",
+    default="auto",
+    show_default=True,
+    help="Base image ('auto': python:3.11-slim-bookworm, else the local base).",
+)
+@click.option(
+    "--wheelhouse", type=click.Path(file_okay=False), help="Install from these wheels only (no package index)."
+)
 @click.option("--fill-wheelhouse", is_flag=True, help="Download the requirements into --wheelhouse first.")
-@click.option("--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA bundle (default: $PIP_CERT or $SSL_CERT_FILE).")
+@click.option(
+    "--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA bundle (default: $PIP_CERT or $SSL_CERT_FILE)."
+)
 @click.option("--force", is_flag=True, help="Rebuild even when the image was built from the same sources.")
 def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle, force) -> None:
     """Build TASK_TYPES' images (default: all), tagged with this package version."""
@@ -154,7 +167,9 @@ def images_publish(task_types, registry, lock_file) -> None:
 def identity(source: str, task_name: str) -> None:
     """The content identity (default cache_version) and image of a task in SOURCE (a .py file or module)."""
     task = _load_task(source, task_name)
-    click.echo(json.dumps({"task": task.name, "identity": getattr(task, "identity", None), "image": task.container_image}))
+    click.echo(
+        json.dumps({"task": task.name, "identity": getattr(task, "identity", None), "image": task.container_image})
+    )
 
 
 @main.command()
@@ -164,7 +179,9 @@ def identity(source: str, task_name: str) -> None:
 @click.option("--secret", "secrets", multiple=True, metavar="GROUP.KEY=VALUE", help="A secret Flyte would inject.")
 @click.option("--in-container", is_flag=True, help="Run in the task's image (Docker) instead of a subprocess.")
 @click.option("--image", default=None, help="Run this image instead of the template's.")
-@click.option("--mount", "mounts", multiple=True, type=click.Path(exists=True), help="A host path to mount (same path).")
+@click.option(
+    "--mount", "mounts", multiple=True, type=click.Path(exists=True), help="A host path to mount (same path)."
+)
 @click.option("--root", default=None, type=click.Path(file_okay=False), help="Storage root (default: a temp dir).")
 def run(source, task_name, inputs, secrets, in_container, image, mounts, root) -> None:
     """Run TASK_NAME from SOURCE exactly as a Flyte cluster would, and print its outputs.
@@ -176,14 +193,21 @@ def run(source, task_name, inputs, secrets, in_container, image, mounts, root) -
     values = _inputs(task, inputs)
     secret_values = _secrets(task, secrets)
     emulator = Emulator(
-        root or tempfile.mkdtemp(prefix="flyte-prebuilt-"), secrets=secret_values, mounts=[os.path.abspath(m) for m in mounts]
+        root or tempfile.mkdtemp(prefix="flyte-prebuilt-"),
+        secrets=secret_values,
+        mounts=[os.path.abspath(m) for m in mounts],
     )
-    click.echo(f"running {task.name} ({'in ' + (image or task.container_image) if in_container else 'subprocess'}) under {emulator.root}", err=True)
+    where = "in " + (image or task.container_image) if in_container else "subprocess"
+    click.echo(f"running {task.name} ({where}) under {emulator.root}", err=True)
     try:
         result = emulator.run(task, values, image=image, in_container=in_container)
     except TaskFailed as failure:
         _show_log(failure.logs)
-        click.echo(f"FAILED [{failure.origin}/{failure.kind}] {failure.code} after {failure.attempts} attempt(s)\n{failure.message}", err=True)
+        click.echo(
+            f"FAILED [{failure.origin}/{failure.kind}] {failure.code} after {failure.attempts} attempt(s)\n"
+            f"{failure.message}",
+            err=True,
+        )
         sys.exit(1)
     _show_log(result.logs)
     for name, literal in result.literals.literals.items():
@@ -333,7 +357,13 @@ def _coerce(name: str, text: str, python_type: typing.Any) -> typing.Any:
         return text  # a path or URI for a file or dataset input; the type engine checks it
 
 
-_EXAMPLES = {int: "3", float: "1.5", bool: "true", datetime.datetime: "2024-01-31T12:00:00", datetime.date: "2024-01-31"}
+_EXAMPLES = {
+    int: "3",
+    float: "1.5",
+    bool: "true",
+    datetime.datetime: "2024-01-31T12:00:00",
+    datetime.date: "2024-01-31",
+}
 
 
 def _boolean(text: str) -> bool:
@@ -356,8 +386,13 @@ def _optional(python_type: typing.Any) -> typing.Any:
 def _type_label(python_type: typing.Any) -> str:
     from flytekitplugins.prebuilt.emulator.inputs import type_name
 
-    return {int: "an integer", float: "a number", bool: "true or false", datetime.datetime: "an ISO date-time",
-            datetime.date: "an ISO date"}.get(python_type) or type_name(python_type)
+    return {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        datetime.datetime: "an ISO date-time",
+        datetime.date: "an ISO date",
+    }.get(python_type) or type_name(python_type)
 
 
 def _secrets(task, given: typing.Sequence[str]) -> dict[tuple[str, str], str]:
@@ -367,14 +402,19 @@ def _secrets(task, given: typing.Sequence[str]) -> dict[tuple[str, str], str]:
         name, equals, value = item.partition("=")
         group, dot, key = name.rpartition(".")
         if not equals:
-            raise UserMistake("--secret: expected GROUP.KEY=VALUE (no '=' in it; the text is not shown, it may be a secret)")
+            raise UserMistake(
+                "--secret: expected GROUP.KEY=VALUE (no '=' in it; the text is not shown, it may be a secret)"
+            )
         if not (dot and group and key):
             raise UserMistake(f"--secret {name}=...: expected GROUP.KEY=VALUE; Flyte secrets have a group and a key")
         values[(group, key)] = value
     requested = {(s.group, s.key) for s in (task.security_context.secrets if task.security_context else [])}
     for group, key in sorted(set(values) - requested):
         wanted = ", ".join(f"{g}.{k}" for g, k in sorted(requested)) or "none"
-        click.echo(f"note: {task.name} does not request the secret {group}.{key} (it requests: {wanted}); it is not injected", err=True)
+        click.echo(
+            f"note: {task.name} does not request the secret {group}.{key} (it requests: {wanted}); it is not injected",
+            err=True,
+        )
     return values
 
 
@@ -396,7 +436,9 @@ def _load_task(source: str, task_name: str):
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name == module_name:
-            raise UserMistake(f"{source}: no module named {module_name!r}; give a .py file or an importable module") from None
+            raise UserMistake(
+                f"{source}: no module named {module_name!r}; give a .py file or an importable module"
+            ) from None
         raise _load_failed(source, error) from None
     except Exception as error:  # their code raised while defining its tasks (a ConfigError, a NameError, ...)
         raise _load_failed(source, error) from None
@@ -436,7 +478,12 @@ def _library_file(filename: str) -> bool:
 
     own = os.path.dirname(os.path.abspath(ours.__file__))
     path = os.path.abspath(filename)
-    return filename.startswith("<") or "site-packages" in path or path.startswith(own + os.sep) or path.startswith((sys.prefix, sys.base_prefix))
+    return (
+        filename.startswith("<")
+        or "site-packages" in path
+        or path.startswith(own + os.sep)
+        or path.startswith((sys.prefix, sys.base_prefix))
+    )
 
 
 if __name__ == "__main__":

@@ -88,7 +88,10 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
             "PREBUILT_INPUTS_FILE": str(work / "inputs.json"),
             "PREBUILT_WORK_DIR": str(source),
         }
-        argv = [INPUT_PLACEHOLDER.sub(lambda m: _input_text(m.group(1), inputs[m.group(1)]), part) for part in config.command]
+        argv = [
+            INPUT_PLACEHOLDER.sub(lambda m: _input_text(m.group(1), inputs[m.group(1)]), part)
+            for part in config.command
+        ]
         before = _snapshot(source) if config.changed_files_output else {}
         _run(argv, env, source, config)
         return self._outputs(run, source, outputs_file, before)
@@ -125,7 +128,10 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
                 if written is None:
                     written = _read_outputs(outputs_file)
                 if name not in written:
-                    raise UserError(f"output {name!r} is missing from $PREBUILT_OUTPUTS_FILE (it holds {sorted(written) or 'nothing'})")
+                    raise UserError(
+                        f"output {name!r} is missing from $PREBUILT_OUTPUTS_FILE "
+                        f"(it holds {sorted(written) or 'nothing'})"
+                    )
                 values.append(_typed(name, written[name], python_type))
         return values[0] if len(values) == 1 else tuple(values) if values else None
 
@@ -134,18 +140,32 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path, config: ScriptConfig) 
     """Run with output streamed (and scrubbed) line by line; the deadline, an interruption and the end of the
     command each stop its whole process group (see ``process``)."""
     command = argv[0] if config.shell else argv
-    logger.info(f"script: running {argv!r}" + (f" (deadline {config.deadline_seconds}s)" if config.deadline_seconds else ""))
+    logger.info(
+        f"script: running {argv!r}" + (f" (deadline {config.deadline_seconds}s)" if config.deadline_seconds else "")
+    )
     try:
-        done = process.run(command, shell=config.shell, cwd=cwd, env=env, timeout=config.deadline_seconds or None,
-                           grace=config.grace_seconds, on_line=_relay, keep=TAIL_LINES)
+        done = process.run(
+            command,
+            shell=config.shell,
+            cwd=cwd,
+            env=env,
+            timeout=config.deadline_seconds or None,
+            grace=config.grace_seconds,
+            on_line=_relay,
+            keep=TAIL_LINES,
+        )
     except OSError as error:
         raise ScriptExited(f"cannot start {argv[0]!r}: {error}") from None
     if done.timed_out:
-        raise ScriptTimedOut(f"the command ran past its deadline of {config.deadline_seconds}s and was stopped "
-                             f"(exit code {done.returncode}); last output:\n{done.output}")
+        raise ScriptTimedOut(
+            f"the command ran past its deadline of {config.deadline_seconds}s and was stopped "
+            f"(exit code {done.returncode}); last output:\n{done.output}"
+        )
     if done.returncode == -signal.SIGKILL:
-        raise ScriptKilled(f"the command was killed (SIGKILL: out of memory?), exit code {done.returncode}; "
-                           f"last output:\n{done.output}")
+        raise ScriptKilled(
+            f"the command was killed (SIGKILL: out of memory?), exit code {done.returncode}; "
+            f"last output:\n{done.output}"
+        )
     if done.returncode != 0:
         raise ScriptExited(f"the command exited with code {done.returncode}; last output:\n{done.output}")
 
@@ -178,10 +198,14 @@ def _input_text(name: str, value: Any) -> str:
 
 
 def _inside(root: Path, path: Path, what: str) -> Path:
-    """``path`` with its links resolved, refused unless it stays inside ``root`` (never read outside the work folder)."""
+    """``path`` with its links resolved, refused unless it stays inside ``root``.
+
+    Never read outside the work folder."""
     real = Path(os.path.realpath(path))
     if not real.is_relative_to(Path(os.path.realpath(root))):
-        raise UserError(f"{what}: {path.relative_to(root)} is a link to {real}, outside the working folder; refusing it")
+        raise UserError(
+            f"{what}: {path.relative_to(root)} is a link to {real}, outside the working folder; refusing it"
+        )
     return real
 
 

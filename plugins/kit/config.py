@@ -1,9 +1,9 @@
 """Typed task configuration: a frozen dataclass that validates itself and round-trips through ``custom``.
 
 Fields may be str, int, float, bool, ``flytekit.Secret``, another ``PrebuiltConfig`` (a nested record),
-tuples and str-keyed dicts of those, and ``Optional`` of any of them. ``from_custom`` undoes what a protobuf ``Struct`` does to the values
-(every number a float, tuples as lists), then validates again, so the executor trusts nothing it
-did not check itself.
+tuples and str-keyed dicts of those, and ``Optional`` of any of them. ``from_custom`` undoes what a protobuf
+``Struct`` does to the values (every number a float, tuples as lists), then validates again, so the executor
+trusts nothing it did not check itself.
 """
 
 from __future__ import annotations
@@ -110,7 +110,11 @@ def _check_type(value: Any, hint: Any, field: str) -> None:
                 return _check_type(value, option, field)
             except ConfigError as error:
                 problems.append(error)
-        raise problems[0] if len(problems) == 1 else ConfigError(field, f"expected {_describe(hint)}, got {_shown(value)}")
+        raise (
+            problems[0]
+            if len(problems) == 1
+            else ConfigError(field, f"expected {_describe(hint)}, got {_shown(value)}")
+        )
     if origin is tuple:
         if not isinstance(value, (tuple, list)):
             raise ConfigError(field, f"expected a list of {_describe(args[0])}, got {_shown(value)}")
@@ -131,7 +135,11 @@ def _check_type(value: Any, hint: Any, field: str) -> None:
         value.check()
         return
     numeric = hint is float and isinstance(value, int)
-    if isinstance(hint, type) and not (isinstance(value, hint) or numeric) or (hint is not bool and isinstance(value, bool)):
+    if (
+        isinstance(hint, type)
+        and not (isinstance(value, hint) or numeric)
+        or (hint is not bool and isinstance(value, bool))
+    ):
         raise ConfigError(field, f"expected {_describe(hint)}, got {_shown(value)}")
 
 

@@ -182,9 +182,10 @@ def resolve_secret(secret: Secret, field: str, scrubber: SecretScrubber) -> str:
     try:
         value = secrets.get(group=secret.group, key=secret.key, group_version=secret.group_version)
     except ValueError:
+        env_var = secrets.get_secrets_env_var(secret.group, secret.key, secret.group_version)
         raise UserError(
             f"{field}: secret ({where}) is not available to this execution; was it created in Flyte's secret "
-            f"store, or locally as the env var {secrets.get_secrets_env_var(secret.group, secret.key, secret.group_version)}?"
+            f"store, or locally as the env var {env_var}?"
         ) from None
     scrubber.add(value)
     value = value.rstrip("\r\n")  # a file-mounted secret often ends with a newline nobody meant

@@ -77,13 +77,20 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
         if len(self._bundle.data) > INLINE_LIMIT and not self._bundle_store:
             raise ConfigError(
                 "source",
-                f"the bundle is {len(self._bundle.data) // 1024} KiB, over the {INLINE_LIMIT // 1024} KiB that may travel in "
-                f"the task template; set bundle_store='s3://bucket/prefix' (any Flyte data-layer URI) or ignore more files",
+                f"the bundle is {len(self._bundle.data) // 1024} KiB, over the {INLINE_LIMIT // 1024} KiB that may "
+                "travel in the task template; set bundle_store='s3://bucket/prefix' (any Flyte data-layer URI) "
+                "or ignore more files",
             )
         self._uploaded = False
         super().__init__(
-            name=name, config=config, extras=ScriptExtras(self._bundle_ref()), inputs=inputs, outputs=outputs,
-            requests=resources(requests, "requests"), limits=resources(limits, "limits"), **kwargs,
+            name=name,
+            config=config,
+            extras=ScriptExtras(self._bundle_ref()),
+            inputs=inputs,
+            outputs=outputs,
+            requests=resources(requests, "requests"),
+            limits=resources(limits, "limits"),
+            **kwargs,
         )
 
     @property
@@ -92,10 +99,14 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
 
     @property
     def bundle_uri(self) -> str:
-        return versions.version_uri(self._bundle_store, self._task_name, self._bundle.sha256) if self._bundle_store else ""
+        return (
+            versions.version_uri(self._bundle_store, self._task_name, self._bundle.sha256) if self._bundle_store else ""
+        )
 
     def _bundle_ref(self) -> BundleRef:
-        where = {"uri": self.bundle_uri} if self._bundle_store else {"inline": base64.b64encode(self._bundle.data).decode()}
+        where = (
+            {"uri": self.bundle_uri} if self._bundle_store else {"inline": base64.b64encode(self._bundle.data).decode()}
+        )
         return BundleRef(sha256=self._bundle.sha256, size=len(self._bundle.data), **where)
 
     def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
@@ -118,7 +129,9 @@ def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dic
                     f'"${input_variable(name)}" (double-quoted) instead',
                 )
             if name not in inputs:
-                raise ConfigError("config.command", f"{{{{.inputs.{name}}}}} names no input; inputs are {sorted(inputs) or 'none'}")
+                raise ConfigError(
+                    "config.command", f"{{{{.inputs.{name}}}}} names no input; inputs are {sorted(inputs) or 'none'}"
+                )
     variables: dict[str, str] = {}
     for name in inputs:
         other = variables.setdefault(input_variable(name), name)
@@ -138,7 +151,9 @@ def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dic
         if _is_file_type(python_type):
             raise ConfigError(f"outputs.{name}", "a FlyteFile/FlyteDirectory output needs a path in config.artifacts")
         if (typing.get_origin(python_type) or python_type) not in JSON_TYPES:
-            raise ConfigError(f"outputs.{name}", "outputs read from the JSON outputs file must be int, float, str, bool, list or dict")
+            raise ConfigError(
+                f"outputs.{name}", "outputs read from the JSON outputs file must be int, float, str, bool, list or dict"
+            )
 
 
 INTERPRETERS = re.compile(r"^(python(\d(\.\d+)?)?|bash|sh)$")
@@ -148,7 +163,8 @@ def _check_bundle(config: ScriptConfig, packed: bundle.Bundle) -> None:
     """The files the configuration names are in the bundle: the entry point, and the lock file of an explicit kind."""
     if config.dependencies in DEPENDENCY_FILES and not packed.has_file(DEPENDENCY_FILES[config.dependencies]):
         raise ConfigError(
-            "config.dependencies", f"{config.dependencies!r} needs {DEPENDENCY_FILES[config.dependencies]} in the source"
+            "config.dependencies",
+            f"{config.dependencies!r} needs {DEPENDENCY_FILES[config.dependencies]} in the source",
         )
     if config.shell:
         return

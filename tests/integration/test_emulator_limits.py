@@ -15,11 +15,15 @@ def first(*paths):
 
 memory = first("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 v2 = first("/sys/fs/cgroup/cpu.max")
-quota, period = v2 if v2 else (first("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")[0], first("/sys/fs/cgroup/cpu/cpu.cfs_period_us")[0])
+quota, period = v2 if v2 else (
+    first("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")[0],
+    first("/sys/fs/cgroup/cpu/cpu.cfs_period_us")[0],
+)
 mib = int(os.environ["PREBUILT_INPUT_MIB"])
 print(f"allocating {mib} MiB", flush=True)
 block = b"x" * (mib * 2**20)  # written, so resident
-json.dump({"memory_limit": int(memory[0]), "cpus": int(quota) / int(period)}, open(os.environ["PREBUILT_OUTPUTS_FILE"], "w"))
+outputs = {"memory_limit": int(memory[0]), "cpus": int(quota) / int(period)}
+json.dump(outputs, open(os.environ["PREBUILT_OUTPUTS_FILE"], "w"))
 """
 
 

@@ -39,15 +39,24 @@ def executor_imports(task_type: str) -> set[str]:
             continue
         tree = ast.parse(path.read_text())
         optional = {  # imports guarded by `except ImportError` are fallbacks, not requirements
-            id(inner) for node in ast.walk(tree) if isinstance(node, ast.Try)
-            and any(isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers)
-            for statement in node.body for inner in ast.walk(statement)
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Try)
+            and any(
+                isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+                for h in node.handlers
+            )
+            for statement in node.body
+            for inner in ast.walk(statement)
         }
         for node in ast.walk(tree):
             if id(node) in optional:
                 continue
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            )
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flytekitplugins.prebuilt"):
                 names += [f"{node.module}.{a.name}" for a in node.names]
             for name in names:
@@ -59,7 +68,9 @@ def executor_imports(task_type: str) -> set[str]:
 
 
 def test_the_executor_import_scan_sees_lazy_imports():
-    assert {"sqlalchemy", "pyarrow", "adbc_driver_sqlite", "adbc_driver_postgresql", "flytekit"} <= executor_imports("sql")
+    assert {"sqlalchemy", "pyarrow", "adbc_driver_sqlite", "adbc_driver_postgresql", "flytekit"} <= executor_imports(
+        "sql"
+    )
     assert "flytekit" in executor_imports("script") and "sqlalchemy" not in executor_imports("script")
 
 
@@ -75,7 +86,8 @@ def test_sql_image_holds_everything_its_executor_imports(sql_image):
     check = (
         f"import importlib, sqlalchemy\n"
         f"for m in {sorted(executor_imports('sql'))!r}: importlib.import_module(m)\n"
-        f"for u in {list(IMAGE_DIALECTS)!r}: sqlalchemy.create_engine(u + ('' if u.startswith('sqlite') else 'u@h/db'))\n"
+        f"for u in {list(IMAGE_DIALECTS)!r}: "
+        "sqlalchemy.create_engine(u + ('' if u.startswith('sqlite') else 'u@h/db'))\n"
         f"print('complete')"
     )
     assert_check_passes(sql_image, check)
@@ -85,7 +97,8 @@ def test_script_image_holds_its_executor_imports_and_the_installers(script_image
     check = (
         f"import importlib, shutil, subprocess\n"
         f"for m in {sorted(executor_imports('script'))!r}: importlib.import_module(m)\n"
-        f"for tool in ('uv', 'pip', 'poetry', 'pipenv'): subprocess.run([tool, '--version'], check=True, capture_output=True)\n"
+        "for tool in ('uv', 'pip', 'poetry', 'pipenv'): "
+        "subprocess.run([tool, '--version'], check=True, capture_output=True)\n"
         f"print('complete')"
     )
     assert_check_passes(script_image, check)
@@ -111,8 +124,19 @@ def test_offline_build_from_a_wheelhouse_without_any_network():
     tag = "prebuilt-offline-check:sql"
     Builder(wheelhouse=wheelhouse, network="none").build("sql", force=True, tag=tag)
     try:
-        done = subprocess.run(["docker", "run", "--rm", tag, "python", "-c", "import flytekitplugins.prebuilt.executors.sql, adbc_driver_sqlite, psycopg2; print('ok')"],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                tag,
+                "python",
+                "-c",
+                "import flytekitplugins.prebuilt.executors.sql, adbc_driver_sqlite, psycopg2; print('ok')",
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert done.stdout.strip() == "ok", done.stderr[-2000:]
     finally:
         docker.from_env().images.remove(tag, force=True)
@@ -132,10 +156,16 @@ def registry(tmp_path):
         pytest.fail("docker-registry is missing: run `make registry` (scripts/ensure-registry.sh)")
     port = _free_port()
     config = tmp_path / "registry.yml"
-    config.write_text(json.dumps({
-        "version": 0.1, "storage": {"filesystem": {"rootdirectory": str(tmp_path / "data")}, "delete": {"enabled": True}},
-        "http": {"addr": f"127.0.0.1:{port}"}, "log": {"level": "warn"},
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "version": 0.1,
+                "storage": {"filesystem": {"rootdirectory": str(tmp_path / "data")}, "delete": {"enabled": True}},
+                "http": {"addr": f"127.0.0.1:{port}"},
+                "log": {"level": "warn"},
+            }
+        )
+    )
     server = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
@@ -160,7 +190,12 @@ def test_publish_pins_tasks_to_the_digest_and_the_pulled_image_runs(registry, sq
     root = tmp_path / "store"
     root.mkdir()
     db = make_people_db(root / "people.db")
-    task = SQLTask("smoke", "select id, name from people where id < :n order by id", SQLConfig(url=f"sqlite:///{db}"), inputs={"n": int})
+    task = SQLTask(
+        "smoke",
+        "select id, name from people where id < :n order by id",
+        SQLConfig(url=f"sqlite:///{db}"),
+        inputs={"n": int},
+    )
     emulator = Emulator(str(root))
     assert emulator.template(task).container.image == pinned
 

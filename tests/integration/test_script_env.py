@@ -35,7 +35,9 @@ def write(path: Path, text: str) -> Path:
 
 def make_lib(directory: Path, name: str = "mylib", value: str = "1") -> Path:
     """A tiny local package (setuptools, PEP 517)."""
-    write(directory / "pyproject.toml", f"""
+    write(
+        directory / "pyproject.toml",
+        f"""
         [project]
         name = "{name}"
         version = "0.1"
@@ -43,7 +45,8 @@ def make_lib(directory: Path, name: str = "mylib", value: str = "1") -> Path:
         [build-system]
         requires = ["setuptools>=61"]
         build-backend = "setuptools.build_meta"
-    """)
+    """,
+    )
     write(directory / name / "__init__.py", f"VALUE = {value}\n")
     return directory
 
@@ -121,15 +124,20 @@ def test_pip_only_options_become_uv_flags(project, cache):
 
 
 def test_each_kind_end_to_end(project, cache):
-    write(project / "pyproject.toml", """
+    write(
+        project / "pyproject.toml",
+        """
         [tool.poetry]
         name = "demo"
         version = "0.1.0"
         [tool.poetry.dependencies]
         python = "^3.9"
         tomli = "2.0.1"
-    """)
-    write(project / "poetry.lock", """
+    """,
+    )
+    write(
+        project / "poetry.lock",
+        """
         [[package]]
         name = "tomli"
         version = "2.0.1"
@@ -144,16 +152,23 @@ def test_each_kind_end_to_end(project, cache):
         python-versions = "^3.9"
         # Poetry's hash of the pyproject.toml above: `poetry export` refuses a lock that does not match it
         content-hash = "29d5d1993c80002744676a933440830a88d668e4495ab5eb7e12ad3ad52c3828"
-    """)
-    write(project / "Pipfile.lock", json.dumps({"_meta": {"sources": []}, "default": {
-        "idna": {"version": "==3.6", "markers": "python_version >= '3.5'"}}}))
+    """,
+    )
+    write(
+        project / "Pipfile.lock",
+        json.dumps(
+            {"_meta": {"sources": []}, "default": {"idna": {"version": "==3.6", "markers": "python_version >= '3.5'"}}}
+        ),
+    )
     make_lib(project / "libs/mylib", value="42")
     write(project / "requirements.txt", "./libs/mylib\n")
 
-    checks = {"requirements": ("import mylib; print(mylib.VALUE)", "42"),
-              "poetry": ("import tomli; print(tomli.__name__)", "tomli"),
-              "pipenv": ("import idna; print(idna.__version__)", "3.6"),
-              "none": ("import sys; print(sys.prefix != sys.base_prefix)", "True")}
+    checks = {
+        "requirements": ("import mylib; print(mylib.VALUE)", "42"),
+        "poetry": ("import tomli; print(tomli.__name__)", "tomli"),
+        "pipenv": ("import idna; print(idna.__version__)", "3.6"),
+        "none": ("import sys; print(sys.prefix != sys.base_prefix)", "True"),
+    }
     venvs = set()
     for kind in KINDS:
         venv = ensure_environment(detect(project, kind), cache)
@@ -180,8 +195,13 @@ def test_environment_variables(cache, project):
     assert variables["VIRTUAL_ENV"] == str(venv)
     assert variables["PATH"].split(os.pathsep)[0] == str(venv / "bin")
     assert variables["PATH"].split(os.pathsep)[1:] == [p for p in os.environ["PATH"].split(os.pathsep) if p]
-    found = subprocess.run(["python", "-c", "import sys; print(sys.prefix)"], env={**os.environ, **variables},
-                           capture_output=True, text=True, check=True)
+    found = subprocess.run(
+        ["python", "-c", "import sys; print(sys.prefix)"],
+        env={**os.environ, **variables},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert found.stdout.strip() == str(venv)
 
 
@@ -295,8 +315,15 @@ print(script_env.ensure_environment(locks.detect(project), cache))
 def test_concurrent_processes_install_once(tmp_path, project, cache):
     write(project / "requirements.txt", "six==1.16.0\n")
     log = tmp_path / "builds.log"
-    processes = [subprocess.Popen([sys.executable, "-c", CONCURRENT_SCRIPT, str(project), str(cache), str(log)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_SCRIPT, str(project), str(cache), str(log)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [process.communicate(timeout=300) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
     paths = {out.strip().splitlines()[-1] for out, _ in outputs}
@@ -332,10 +359,17 @@ def test_an_environment_built_in_another_folder_works_at_its_final_path(project,
     done = subprocess.run([str(venv / "bin/wheel"), "version"], capture_output=True, text=True)
     assert done.stdout.startswith("wheel 0.42.0"), done.stderr
     # nothing names the build folder: console scripts, activation scripts, pyvenv.cfg
-    assert [p.name for p in [venv / "pyvenv.cfg", *(venv / "bin").iterdir()]
-            if p.is_file() and b".building-" in p.read_bytes()] == []
-    activated = subprocess.run(["bash", "-c", f". {venv}/bin/activate && echo $VIRTUAL_ENV && command -v python"],
-                               capture_output=True, text=True, check=True)
+    assert [
+        p.name
+        for p in [venv / "pyvenv.cfg", *(venv / "bin").iterdir()]
+        if p.is_file() and b".building-" in p.read_bytes()
+    ] == []
+    activated = subprocess.run(
+        ["bash", "-c", f". {venv}/bin/activate && echo $VIRTUAL_ENV && command -v python"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert activated.stdout.split() == [str(venv), str(venv / "bin/python")]
     # the .pyc files were compiled in the build folder, yet code objects (tracebacks) name the final path
     (source,) = venv.glob("lib/python*/site-packages/wheel/cli/__init__.py")
@@ -358,7 +392,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
             time.sleep(0.1)
     files = {"slowpkg/__init__.py": b"VALUE = 1\\n",
              "slowpkg-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: slowpkg\\nVersion: 0.1\\n",
-             "slowpkg-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+             "slowpkg-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\\nGenerator: test\\n"
+                                            b"Root-Is-Purelib: true\\nTag: py3-none-any\\n"}
     digest = lambda data: base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     record = "".join(f"{path},sha256={digest(data)},{len(data)}\\n" for path, data in files.items())
     name = "slowpkg-0.1-py3-none-any.whl"
@@ -386,7 +421,9 @@ with process.interruptible():
 @pytest.fixture
 def slow_builder(tmp_path, project, cache):
     """A builder process installing a local package whose build waits while the returned ``hold`` file exists."""
-    write(project / "slowpkg/pyproject.toml", """
+    write(
+        project / "slowpkg/pyproject.toml",
+        """
         [project]
         name = "slowpkg"
         version = "0.1"
@@ -395,18 +432,25 @@ def slow_builder(tmp_path, project, cache):
         requires = []
         build-backend = "slow_backend"
         backend-path = ["."]
-    """)
+    """,
+    )
     write(project / "slowpkg/slow_backend.py", SLOW_BACKEND)
     write(project / "requirements.txt", "./slowpkg\n")
     hold, started = tmp_path / "hold", tmp_path / "started"
     hold.write_text("")
-    builder = subprocess.Popen([sys.executable, "-c", BUILDER_SCRIPT, str(project), str(cache)],
-                               env={**os.environ, "SLOW_HOLD": str(hold), "SLOW_STARTED": str(started)},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    builder = subprocess.Popen(
+        [sys.executable, "-c", BUILDER_SCRIPT, str(project), str(cache)],
+        env={**os.environ, "SLOW_HOLD": str(hold), "SLOW_STARTED": str(started)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         end = time.monotonic() + 120
         while not started.exists():
-            assert builder.poll() is None and time.monotonic() < end, builder.stdout.read() if builder.poll() is not None else ""
+            assert builder.poll() is None and time.monotonic() < end, (
+                builder.stdout.read() if builder.poll() is not None else ""
+            )
             time.sleep(0.1)
         yield builder, hold
     finally:

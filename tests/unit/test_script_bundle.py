@@ -86,7 +86,9 @@ def test_gitignore_prebuiltignore_negation_anchors_directories_and_globs(tmp_pat
         tmp_path / "p",
         {
             ".gitignore": "# logs\n\n*.log\n/secret.txt\ndata/\n",
-            ".prebuiltignore": "!keep.log\ndocs/**/*.tmp\n**/cache/\nlogs/**\n!logs/important.txt\nfile?.bin\n!build/\n",
+            ".prebuiltignore": (
+                "!keep.log\ndocs/**/*.tmp\n**/cache/\nlogs/**\n!logs/important.txt\nfile?.bin\n!build/\n"
+            ),
             **dict.fromkeys(["a.log", "sub/b.log", "secret.txt", "data/x.csv", "sub/data/y.csv"], "ignored"),
             **dict.fromkeys(["docs/x.tmp", "docs/a/b/y.tmp", "a/cache/c", "cache/d", "logs/l.txt", "file1.bin"], "ign"),
             **dict.fromkeys(["keep.log", "sub/secret.txt", "other/data", "other.tmp", "docs/page.md"], "kept"),

@@ -164,7 +164,8 @@ def test_flyteignore_and_dockerignore_follow_dockers_rules(tmp_path):
     root = write(
         tmp_path / "p",
         {
-            "main.py": "", ".dockerignore": "data\n!data/keep.csv\n**/*.tmp\n*.md\n", ".flyteignore": "# notes\nnotes/\n",
+            "main.py": "", ".dockerignore": "data\n!data/keep.csv\n**/*.tmp\n*.md\n",
+            ".flyteignore": "# notes\nnotes/\n",
             "data/a.csv": "", "data/keep.csv": "", "x.tmp": "", "deep/y.tmp": "", "README.md": "", "docs/guide.md": "",
             "notes/n.txt": "",
         },
