@@ -43,7 +43,7 @@ publish: images  ## push every image to $(REGISTRY) and record digests in the lo
 	@test -n "$(REGISTRY)" || { echo "usage: make publish REGISTRY=host:port/org"; exit 2; }
 	$(FLYTE_PREBUILT) images publish --registry $(REGISTRY)
 
-test: $(VENV)/.installed images postgres registry  ## the whole suite: unit, SQLite, PostgreSQL, Docker images, a registry
+test: $(VENV)/.installed lint images postgres registry  ## lint, then the whole suite: unit, SQLite, PostgreSQL, Docker images, a registry
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 unit: $(VENV)/.installed
@@ -53,8 +53,11 @@ bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows) and script environ
 	$(PY) bench/run.py
 	$(PY) bench/script_env.py
 
-lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check plugins executors tests examples bench
+LINTED := plugins executors tests examples bench setup.py
+
+lint: $(VENV)/.installed  ## ruff: style and errors, and formatting
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 clean:
 	rm -rf $(VENV) build dist images/*/context examples/data

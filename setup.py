@@ -9,4 +9,8 @@ from setuptools import find_packages, setup
 
 ROOTS = {"plugins": "flytekitplugins.prebuilt", "executors": "flytekitplugins.prebuilt.executors"}
 
-setup(packages=[f"{name}.{found}" if found else name for folder, name in ROOTS.items() for found in ["", *find_packages(folder)]])
+setup(
+    packages=[
+        f"{name}.{found}" if found else name for folder, name in ROOTS.items() for found in ["", *find_packages(folder)]
+    ]
+)

@@ -1,7 +1,7 @@
 """Quickstart: run a folder of plain Python (with its requirements.txt) as a Flyte task, no image to build.
 
-    python examples/script_quickstart.py
-    flyte-prebuilt run examples/script_quickstart.py train --input epochs=3 [--in-container]
+python examples/script_quickstart.py
+flyte-prebuilt run examples/script_quickstart.py train --input epochs=3 [--in-container]
 """
 
 from pathlib import Path

@@ -20,7 +20,12 @@ def ensure_shop_db(path: Path = SHOP_DB) -> Path:
         db.executemany(
             "insert into orders values (?, ?, ?, ?)",
             [
-                (i, rng.choice(customers), round(rng.uniform(1, 200), 2), f"2026-{1 + i % 12:02d}-{1 + i % 28:02d} 12:00:00")
+                (
+                    i,
+                    rng.choice(customers),
+                    round(rng.uniform(1, 200), 2),
+                    f"2026-{1 + i % 12:02d}-{1 + i % 28:02d} 12:00:00",
+                )
                 for i in range(1, 1001)
             ],
         )

@@ -1,8 +1,8 @@
 """Quickstart: a prebuilt SQL task with a bound input feeding a Python task.
 
-    python examples/sql_quickstart.py                       # run locally
-    pyflyte run examples/sql_quickstart.py top_customers --min_amount 150
-    flyte-prebuilt run examples/sql_quickstart.py big_orders --input min_amount=150 [--in-container]
+python examples/sql_quickstart.py                       # run locally
+pyflyte run examples/sql_quickstart.py top_customers --min_amount 150
+flyte-prebuilt run examples/sql_quickstart.py big_orders --input min_amount=150 [--in-container]
 """
 
 import pandas as pd

@@ -98,7 +98,13 @@ class Builder:
             forcerm=True,
             decode=True,
             network_mode=self.network,
-            buildargs={"PYTHON_VERSION": images.IMAGE_PYTHON, "BASE_IMAGE": base, "VERSION": images.package_version(), "REVISION": _revision(), "UV_VERSION": version("uv")},
+            buildargs={
+                "PYTHON_VERSION": images.IMAGE_PYTHON,
+                "BASE_IMAGE": base,
+                "VERSION": images.package_version(),
+                "REVISION": _revision(),
+                "UV_VERSION": version("uv"),
+            },
             labels={SOURCE_LABEL: source_hash},
         )
         for event in stream:
@@ -146,7 +152,9 @@ class Builder:
 
         if self.base_image != "auto":
             if not _present(client, self.base_image):
-                raise ImageError(f"base image {self.base_image} is not present; pull it or build it (scripts/make-local-base.sh)")
+                raise ImageError(
+                    f"base image {self.base_image} is not present; pull it or build it (scripts/make-local-base.sh)"
+                )
             return self.base_image
         if _present(client, OFFICIAL_BASE):
             return OFFICIAL_BASE
@@ -168,7 +176,11 @@ class Builder:
         (context / "wheels").mkdir(parents=True)
         (context / "wheelhouse").mkdir()
         uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-        done = subprocess.run([uv, "build", "-q", "--wheel", "--out-dir", str(context / "wheels"), str(source_tree())], capture_output=True, text=True)
+        done = subprocess.run(
+            [uv, "build", "-q", "--wheel", "--out-dir", str(context / "wheels"), str(source_tree())],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise ImageError(f"building the package wheel failed:\n{done.stderr[-2000:]}")
         (context / "requirements.txt").write_text("\n".join(runtime_requirements(task_type)) + "\n")
@@ -192,7 +204,9 @@ class Builder:
         digest = hashlib.sha256("\n".join(runtime_requirements(task_type)).encode())
         digest.update((root / "images" / "base.Dockerfile").read_bytes())
         for folder in (root / "plugins", root / "executors", root / "images" / task_type):
-            for path in sorted(p for p in folder.rglob("*") if p.is_file() and "context" not in p.parts and p.suffix != ".pyc"):
+            for path in sorted(
+                p for p in folder.rglob("*") if p.is_file() and "context" not in p.parts and p.suffix != ".pyc"
+            ):
                 digest.update(str(path.relative_to(root)).encode())
                 digest.update(path.read_bytes())
         for packaging in ("pyproject.toml", "setup.py"):
@@ -222,9 +236,25 @@ def fill_wheelhouse(task_types_: list[str], directory: str, say: Callable[[str],
         return
     say(f"downloading {len(requirements)} requirements and their dependencies into {directory}")
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", images.IMAGE_PYTHON,
-         "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64", "-d", directory, *requirements],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--only-binary=:all:",
+            "--python-version",
+            images.IMAGE_PYTHON,
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--platform",
+            "manylinux2014_x86_64",
+            "-d",
+            directory,
+            *requirements,
+        ],
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise ImageError(f"filling the wheelhouse failed:\n{done.stderr[-2000:]}")
@@ -251,5 +281,7 @@ def _label(client, image: str, label: str) -> Optional[str]:
 
 
 def _revision() -> str:
-    done = subprocess.run(["git", "-C", str(source_tree()), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "-C", str(source_tree()), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
     return done.stdout.strip() or "unknown"

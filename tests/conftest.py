@@ -85,10 +85,37 @@ def postgres():
         run_as = ["runuser", "-u", user, "--"]
     port = _free_port()
     data = base / "data"
-    subprocess.run([*run_as, f"{bin_dir}/initdb", "-D", str(data), "-U", "prebuilt", "-A", "scram-sha-256",
-                    f"--pwfile={base / 'pw'}"], check=True, capture_output=True)
-    subprocess.run([*run_as, f"{bin_dir}/pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "start", "-o",
-                    f"-c listen_addresses=127.0.0.1 -p {port} -k {base}"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *run_as,
+            f"{bin_dir}/initdb",
+            "-D",
+            str(data),
+            "-U",
+            "prebuilt",
+            "-A",
+            "scram-sha-256",
+            f"--pwfile={base / 'pw'}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run_as,
+            f"{bin_dir}/pg_ctl",
+            "-D",
+            str(data),
+            "-l",
+            str(base / "log"),
+            "-w",
+            "start",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {base}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield Postgres(port, password)
     finally:

@@ -82,6 +82,7 @@ from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 
 INSTALLER_GRACE_SECONDS = 5  # between SIGTERM and SIGKILL when an install is stopped
 
+
 def venv_python(venv: str | os.PathLike) -> Path:
     """The interpreter of a virtualenv."""
     return Path(venv) / "bin" / "python"
@@ -96,8 +97,14 @@ def environment_variables(venv: str | os.PathLike) -> dict[str, str]:
     return {"VIRTUAL_ENV": str(venv), "PATH": os.pathsep.join([bin_dir, *rest])}
 
 
-def ensure_environment(spec: DependencySpec, cache_dir: str | os.PathLike, *, python: str = sys.executable,
-                       system_site_packages: bool = False, timeout: float = 1800) -> Path:
+def ensure_environment(
+    spec: DependencySpec,
+    cache_dir: str | os.PathLike,
+    *,
+    python: str = sys.executable,
+    system_site_packages: bool = False,
+    timeout: float = 1800,
+) -> Path:
     """The virtualenv for ``spec`` under ``cache_dir`` (``<kind>-<key>``), built if there is no complete one.
 
     ``python`` is the base interpreter (its X.Y must be ``spec.python_version``). Kind 'none' gives an empty
@@ -123,11 +130,18 @@ def ensure_environment(spec: DependencySpec, cache_dir: str | os.PathLike, *, py
         build = venv.with_name(f".{name}.building-{uuid.uuid4().hex[:8]}")
         started = time.monotonic()
         try:
-            installer = _build(spec, build, final=venv, python=python, system_site_packages=system_site_packages,
-                               deadline=deadline)
+            installer = _build(
+                spec, build, final=venv, python=python, system_site_packages=system_site_packages, deadline=deadline
+            )
             seconds = time.monotonic() - started
-            _write_marker(build, spec, python=python, installer=installer,
-                          system_site_packages=system_site_packages, seconds=seconds)
+            _write_marker(
+                build,
+                spec,
+                python=python,
+                installer=installer,
+                system_site_packages=system_site_packages,
+                seconds=seconds,
+            )
             if os.path.lexists(venv):
                 logger.warning(f"replacing incomplete environment {venv} (an earlier build did not finish)")
                 _remove(venv)
@@ -153,16 +167,19 @@ def _check_python(spec: DependencySpec, python: str) -> None:
         version = _current_python()
     else:
         try:
-            result = process.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], timeout=60,
-                                 grace=1)
+            result = process.run(
+                [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], timeout=60, grace=1
+            )
         except OSError as error:
             raise UserError(f"cannot run the interpreter {python}: {error}") from None
         if result.timed_out or result.returncode != 0:
             raise UserError(f"cannot run the interpreter {python}: {_tail(result.output) or 'it did not answer'}")
         version = result.output.strip().rsplit("\n", 1)[-1]  # printed last: any warning comes before it
     if version != spec.python_version:
-        raise UserError(f"the dependency spec was computed for Python {spec.python_version}, but {python} is "
-                        f"Python {version}: call detect(..., python_version={version!r})")
+        raise UserError(
+            f"the dependency spec was computed for Python {spec.python_version}, but {python} is "
+            f"Python {version}: call detect(..., python_version={version!r})"
+        )
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -232,8 +249,9 @@ def _find_uv() -> str | None:
     return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
 
 
-def _build(spec: DependencySpec, venv: Path, *, final: Path, python: str, system_site_packages: bool,
-           deadline: float) -> str:
+def _build(
+    spec: DependencySpec, venv: Path, *, final: Path, python: str, system_site_packages: bool, deadline: float
+) -> str:
     """Create ``venv`` and install ``spec`` into it, ready to be renamed to ``final``; returns the installer."""
     uv = _find_uv()
     installer = "uv" if uv else "pip"
@@ -241,8 +259,11 @@ def _build(spec: DependencySpec, venv: Path, *, final: Path, python: str, system
     site = ["--system-site-packages"] if system_site_packages else []
     site += ["--prompt", final.name]  # activation scripts show the final name, not the build folder's
     if uv:
-        _run([uv, "venv", "--no-project", "--quiet", "--relocatable", "--python", python, *site, str(venv)],
-             deadline, "uv venv")
+        _run(
+            [uv, "venv", "--no-project", "--quiet", "--relocatable", "--python", python, *site, str(venv)],
+            deadline,
+            "uv venv",
+        )
     else:
         without_pip = [] if spec.packages else ["--without-pip"]
         _run([python, "-m", "venv", *site, *without_pip, str(venv)], deadline, "python -m venv")
@@ -261,19 +282,40 @@ def _install(spec: DependencySpec, venv: Path, uv: str | None, deadline: float) 
         # uv ignores (with a warning) these pip options inside a requirements file: --pre and --trusted-host
         # are command-line flags there, --prefer-binary has no equivalent.
         extra = ["--prerelease=allow"] if "--pre" in lines else []
-        extra += [arg for line in lines if line.startswith("--trusted-host ")
-                  for arg in ("--allow-insecure-host", line.split(" ", 1)[1])]
+        extra += [
+            arg
+            for line in lines
+            if line.startswith("--trusted-host ")
+            for arg in ("--allow-insecure-host", line.split(" ", 1)[1])
+        ]
         lines = [line for line in lines if line.split(" ", 1)[0] not in ("--pre", "--trusted-host", "--prefer-binary")]
     requirements_file = venv / REQUIREMENTS_COPY
     requirements_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     logger.info(f"installing {len(spec.packages)} requirements with {installer} into {venv}")
     started = time.monotonic()
     if uv:
-        command = [uv, "pip", "install", "--python", str(venv_python(venv)), "--compile-bytecode", *extra,
-                   "-r", str(requirements_file)]
+        command = [
+            uv,
+            "pip",
+            "install",
+            "--python",
+            str(venv_python(venv)),
+            "--compile-bytecode",
+            *extra,
+            "-r",
+            str(requirements_file),
+        ]
     else:
-        command = [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-                   "-r", str(requirements_file)]
+        command = [
+            str(venv_python(venv)),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "-r",
+            str(requirements_file),
+        ]
     _run(command, deadline, f"installing dependencies ({spec.kind}, {len(spec.packages)} requirements)")
     logger.info(f"installed {len(spec.packages)} requirements into {venv} in {time.monotonic() - started:.1f}s")
 
@@ -291,15 +333,32 @@ def _relocate(venv: Path, final: Path) -> None:
 
 
 _NETWORK_RE = re.compile(
-    "|".join([
-        r"error sending request", r"tcp connect error", r"connection (?:refused|reset|aborted|closed|timed out)",
-        r"dns error", r"failed to lookup address", r"temporary failure in name resolution",
-        r"name or service not known", r"nodename nor servname", r"network is unreachable", r"no route to host",
-        r"timed out", r"newconnectionerror", r"connecttimeouterror", r"readtimeouterror", r"max retries exceeded",
-        r"remotedisconnected", r"incompleteread", r"protocolerror", r"proxyerror",
-        r"http status server error", r"\b50[0234] (?:internal server error|bad gateway|service unavailable|"
-        r"gateway time-?out)",
-    ]),
+    "|".join(
+        [
+            r"error sending request",
+            r"tcp connect error",
+            r"connection (?:refused|reset|aborted|closed|timed out)",
+            r"dns error",
+            r"failed to lookup address",
+            r"temporary failure in name resolution",
+            r"name or service not known",
+            r"nodename nor servname",
+            r"network is unreachable",
+            r"no route to host",
+            r"timed out",
+            r"newconnectionerror",
+            r"connecttimeouterror",
+            r"readtimeouterror",
+            r"max retries exceeded",
+            r"remotedisconnected",
+            r"incompleteread",
+            r"protocolerror",
+            r"proxyerror",
+            r"http status server error",
+            r"\b50[0234] (?:internal server error|bad gateway|service unavailable|"
+            r"gateway time-?out)",
+        ]
+    ),
     re.IGNORECASE,
 )
 
@@ -324,19 +383,23 @@ def _run(command: list[str], deadline: float, what: str) -> str:
     except OSError as error:
         raise UserError(f"{what}: cannot run {shown}: {error}") from None
     if result.timed_out:
-        raise TransientError(f"{what} timed out after {remaining:.0f}s: {shown}\n"
-                             f"--- last lines of output ---\n{_tail(result.output)}")
+        raise TransientError(
+            f"{what} timed out after {remaining:.0f}s: {shown}\n--- last lines of output ---\n{_tail(result.output)}"
+        )
     if result.returncode != 0:
-        message = (f"{what} failed with exit code {result.returncode}: {shown}\n"
-                   f"--- last {OUTPUT_TAIL_LINES} lines of output ---\n{_tail(result.output)}")
+        message = (
+            f"{what} failed with exit code {result.returncode}: {shown}\n"
+            f"--- last {OUTPUT_TAIL_LINES} lines of output ---\n{_tail(result.output)}"
+        )
         if _looks_like_network(result.output):
             raise TransientError(message)
         raise UserError(message)
     return result.output
 
 
-def _write_marker(venv: Path, spec: DependencySpec, *, python: str, installer: str, system_site_packages: bool,
-                  seconds: float) -> None:
+def _write_marker(
+    venv: Path, spec: DependencySpec, *, python: str, installer: str, system_site_packages: bool, seconds: float
+) -> None:
     record = {
         "kind": spec.kind,
         "key": spec.key,

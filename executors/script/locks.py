@@ -63,15 +63,26 @@ class DependencySpec:
 
     __slots__ = ("kind", "key", "python_version", "project_dir", "_requirements")
 
-    def __init__(self, kind: str, requirements: Iterable[str] | None, key: str, python_version: str | None = None,
-                 *, project_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        kind: str,
+        requirements: Iterable[str] | None,
+        key: str,
+        python_version: str | None = None,
+        *,
+        project_dir: str | os.PathLike | None = None,
+    ):
         if kind not in KINDS:
             raise UserError(f"unknown dependency kind {kind!r}: expected one of {', '.join(KINDS)}")
         if requirements is None and project_dir is None:
             raise ValueError("DependencySpec needs its requirements, or the project_dir to derive them from")
-        for name, value in (("kind", kind), ("key", key), ("python_version", python_version or _current_python()),
-                            ("project_dir", Path(project_dir) if project_dir is not None else None),
-                            ("_requirements", None if requirements is None else tuple(requirements))):
+        for name, value in (
+            ("kind", kind),
+            ("key", key),
+            ("python_version", python_version or _current_python()),
+            ("project_dir", Path(project_dir) if project_dir is not None else None),
+            ("_requirements", None if requirements is None else tuple(requirements)),
+        ):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name, value):
@@ -101,8 +112,10 @@ class DependencySpec:
         return hash((self.kind, self.key, self.python_version))
 
     def __repr__(self) -> str:
-        return (f"DependencySpec(kind={self.kind!r}, key={self.key!r}, python_version={self.python_version!r}, "
-                f"project_dir={str(self.project_dir) if self.project_dir else None!r})")
+        return (
+            f"DependencySpec(kind={self.kind!r}, key={self.key!r}, python_version={self.python_version!r}, "
+            f"project_dir={str(self.project_dir) if self.project_dir else None!r})"
+        )
 
 
 def requirements_for_install(spec: DependencySpec) -> list[str]:
@@ -156,8 +169,10 @@ def detect(project_dir: str | os.PathLike, kind: str = "auto", *, python_version
         files, local = reader.files, reader.local
     elif kind == "poetry":
         if not (root / "pyproject.toml").is_file():
-            raise UserError(f"poetry.lock in {root} needs the pyproject.toml it was locked from beside it: "
-                            f"`poetry export` reads both")
+            raise UserError(
+                f"poetry.lock in {root} needs the pyproject.toml it was locked from beside it: "
+                f"`poetry export` reads both"
+            )
         lock = _read_bytes(path)
         files = {"poetry.lock": _sha256(lock), "pyproject.toml": _sha256(_read_bytes(root / "pyproject.toml"))}
         local = _local_digests(root, _poetry_local_sources(lock, path))
@@ -295,7 +310,7 @@ def _pipfile_local_sources(lock: bytes, path: Path) -> list[Path]:
         raise UserError(f"cannot read {path}: {error}") from None
     default = data.get("default") if isinstance(data, dict) else None
     if not isinstance(default, dict):
-        raise UserError(f"{path.name}: expected a JSON object with a \"default\" section")
+        raise UserError(f'{path.name}: expected a JSON object with a "default" section')
     locations = []
     for entry in default.values():
         if not isinstance(entry, dict):
@@ -329,8 +344,19 @@ def _poetry_export(root: Path) -> str:
     """The main group of ``poetry.lock``, exported by Poetry itself (poetry-plugin-export): reachability from
     pyproject's dependencies, markers and sources as Poetry resolves them. Reads files only, no network."""
     _need("poetry_plugin_export", "reading poetry.lock needs Poetry and poetry-plugin-export")
-    command = [sys.executable, "-m", "poetry", "export", "--format", "requirements.txt", "--without-hashes",
-               "--no-interaction", "--no-ansi", "--directory", str(root)]
+    command = [
+        sys.executable,
+        "-m",
+        "poetry",
+        "export",
+        "--format",
+        "requirements.txt",
+        "--without-hashes",
+        "--no-interaction",
+        "--no-ansi",
+        "--directory",
+        str(root),
+    ]
     env = {**os.environ, "POETRY_NO_INTERACTION": "1"}
     return _run_tool(command, cwd=root, env=env, what="poetry.lock: poetry export")
 
@@ -344,18 +370,31 @@ def _pipenv_requirements(root: Path) -> str:
         pipfile = Path(scratch, "Pipfile")
         pipfile.write_bytes(b"")
         Path(scratch, "Pipfile.lock").write_bytes(_read_bytes(root / "Pipfile.lock"))
-        env = {**os.environ, "PIPENV_PIPFILE": str(pipfile), "PIPENV_VERBOSITY": "-1", "PIPENV_DONT_LOAD_ENV": "1",
-               "PIPENV_IGNORE_VIRTUALENVS": "1", "PIPENV_NOSPIN": "1", "NO_COLOR": "1"}
-        return _run_tool([sys.executable, "-m", "pipenv", "requirements"], cwd=Path(scratch), env=env,
-                         what="Pipfile.lock: pipenv requirements")
+        env = {
+            **os.environ,
+            "PIPENV_PIPFILE": str(pipfile),
+            "PIPENV_VERBOSITY": "-1",
+            "PIPENV_DONT_LOAD_ENV": "1",
+            "PIPENV_IGNORE_VIRTUALENVS": "1",
+            "PIPENV_NOSPIN": "1",
+            "NO_COLOR": "1",
+        }
+        return _run_tool(
+            [sys.executable, "-m", "pipenv", "requirements"],
+            cwd=Path(scratch),
+            env=env,
+            what="Pipfile.lock: pipenv requirements",
+        )
 
 
 def _need(module: str, what: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise UserError(f"{what} in the executor's environment ({sys.executable}): "
-                        f"install flytekitplugins-prebuilt[script] (the script image has them)")
+        raise UserError(
+            f"{what} in the executor's environment ({sys.executable}): "
+            f"install flytekitplugins-prebuilt[script] (the script image has them)"
+        )
 
 
 def _run_tool(command: list[str], *, cwd: Path, env: dict[str, str], what: str) -> str:
@@ -363,16 +402,26 @@ def _run_tool(command: list[str], *, cwd: Path, env: dict[str, str], what: str) 
     shown = shlex.join(command)
     logger.info(f"deriving requirements: {shown}")
     try:
-        done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, errors="replace",
-                              stdin=subprocess.DEVNULL, timeout=EXPORT_TIMEOUT_SECONDS)
+        done = subprocess.run(
+            command,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            stdin=subprocess.DEVNULL,
+            timeout=EXPORT_TIMEOUT_SECONDS,
+        )
     except subprocess.TimeoutExpired:
         raise TransientError(f"{what} timed out after {EXPORT_TIMEOUT_SECONDS}s: {shown}") from None
     except OSError as error:
         raise UserError(f"{what}: cannot run {shown}: {error}") from None
     if done.returncode != 0:
         tail = "\n".join((done.stderr.strip() or done.stdout.strip()).splitlines()[-OUTPUT_TAIL_LINES:])
-        raise UserError(f"{what} failed with exit code {done.returncode}: {shown}\n"
-                        f"--- last {OUTPUT_TAIL_LINES} lines of output ---\n{tail}")
+        raise UserError(
+            f"{what} failed with exit code {done.returncode}: {shown}\n"
+            f"--- last {OUTPUT_TAIL_LINES} lines of output ---\n{tail}"
+        )
     return done.stdout
 
 
@@ -465,8 +514,10 @@ class _Reader:
             self._requirement(where, value, path)
             return
         if flag == "--editable":
-            raise UserError(f"{where}: editable requirements are not supported ({line!r}): a cached environment "
-                            f"outlives the source tree; drop '-e' to install a copy")
+            raise UserError(
+                f"{where}: editable requirements are not supported ({line!r}): a cached environment "
+                f"outlives the source tree; drop '-e' to install a copy"
+            )
         if flag in _PASSED_FLAGS:
             if value:
                 raise UserError(f"{where}: {flag} takes no value")
@@ -475,8 +526,9 @@ class _Reader:
         if not value:
             raise UserError(f"{where}: {flag} needs a value")
         if flag == "--requirement":
-            self.read_file(self._local(_relative(path, value, self.root, beside_only=True), where, content=False),
-                           stack)
+            self.read_file(
+                self._local(_relative(path, value, self.root, beside_only=True), where, content=False), stack
+            )
         elif flag == "--constraint":
             constraint = self._local(_relative(path, value, self.root, beside_only=True), where)
             self.options[f"--constraint {constraint}"] = None
@@ -495,11 +547,13 @@ class _Reader:
 
     def _requirement(self, where: str, line: str, path: Path) -> None:
         per_requirement = re.search(r"\s--[A-Za-z]", line)  # --hash=..., --config-settings ...
-        requirement, options = (line[: per_requirement.start()], line[per_requirement.start():]) \
-            if per_requirement else (line, "")
+        requirement, options = (
+            (line[: per_requirement.start()], line[per_requirement.start() :]) if per_requirement else (line, "")
+        )
         marker_at = re.search(r"\s;|;\s", requirement)  # for URLs and paths pip needs whitespace around ';'
-        head, marker = (requirement[: marker_at.start()], requirement[marker_at.start():]) if marker_at \
-            else (requirement, "")
+        head, marker = (
+            (requirement[: marker_at.start()], requirement[marker_at.start() :]) if marker_at else (requirement, "")
+        )
         name, local = "", None
         if named := _NAME_AT_URL_RE.match(head):
             name, url = named[1] + (named[2] or ""), named[3]
@@ -507,8 +561,12 @@ class _Reader:
                 local = _file_url_path(url)
         elif head.startswith("file:"):
             local = head
-        elif not _is_url(head) and (head.startswith((".", "/", "~")) or "/" in head or "\\" in head
-                                    or _ARCHIVE_RE.search(_EXTRAS_SUFFIX_RE.match(head)[1])):
+        elif not _is_url(head) and (
+            head.startswith((".", "/", "~"))
+            or "/" in head
+            or "\\" in head
+            or _ARCHIVE_RE.search(_EXTRAS_SUFFIX_RE.match(head)[1])
+        ):
             local = head
         if self.building:
             _check(where, requirement, marker, pep508=local is None and not _is_url(head))
@@ -584,5 +642,5 @@ def _file_url_path(url: str) -> str:
     if parts.netloc not in ("", "localhost"):
         raise UserError(f"file URL {url!r} names a remote host")
     if url.startswith("file:") and not url.startswith("file:/"):  # file:relative/path (not a real URL)
-        return url[len("file:"):].split("#")[0]
+        return url[len("file:") :].split("#")[0]
     return url2pathname(parts.path)

@@ -100,7 +100,9 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
                     total += max(result.rowcount or 0, 0)
             return total
 
-    def query(self, run: Run[SQLConfig, ParsedQuery], url, connect_args, statements, params, scratch: str) -> literals.LiteralMap:
+    def query(
+        self, run: Run[SQLConfig, ParsedQuery], url, connect_args, statements, params, scratch: str
+    ) -> literals.LiteralMap:
         """Stream the last statement's rows into parquet files under the raw output prefix."""
         import pyarrow as pa
         from flytekitplugins.prebuilt.executors.sql import readers as sql_readers
@@ -261,7 +263,9 @@ def _fetch_sqlite_file(uri: str, compressed: bool, scratch: str) -> str:
         raise UserError(f"config.sqlite_file: {uri} is not a readable archive: {error}") from None
     files = [os.path.join(d, f) for d, _, names in os.walk(unpacked) for f in names]
     if len(files) != 1:
-        raise UserError(f"config.sqlite_file: the archive {uri} must hold exactly one database file, it holds {len(files)}")
+        raise UserError(
+            f"config.sqlite_file: the archive {uri} must hold exactly one database file, it holds {len(files)}"
+        )
     return files[0]
 
 
@@ -307,7 +311,9 @@ def _dataset_literal(uri: str, output_type: LiteralType) -> literals.Literal:
     metadata = literals.StructuredDatasetMetadata(structured_dataset_type=output_type.structured_dataset_type)
     if metadata.structured_dataset_type is not None and not metadata.structured_dataset_type.format:
         metadata.structured_dataset_type.format = "parquet"
-    return literals.Literal(scalar=literals.Scalar(structured_dataset=literals.StructuredDataset(uri=uri, metadata=metadata)))
+    return literals.Literal(
+        scalar=literals.Scalar(structured_dataset=literals.StructuredDataset(uri=uri, metadata=metadata))
+    )
 
 
 def _publish_deck(sink, sample, files: int) -> None:
@@ -322,7 +328,8 @@ def _publish_deck(sink, sample, files: int) -> None:
     if sample is not None and sample.num_rows:
         head = "".join(f"<th>{html.escape(n)}</th>" for n in sample.schema.names)
         cells = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>" for row in sample.to_pylist()
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
+            for row in sample.to_pylist()
         )
         body += f"<h4>First {sample.num_rows} rows</h4><table><tr>{head}</tr>{cells}</table>"
     flytekit.Deck("sql", body)

@@ -59,7 +59,9 @@ class ParquetDirectorySink:
         self.rows += table.num_rows
         self._pending, self._pending_rows = [], 0
         if self._file_rows >= self.rows_per_file:
-            logger.info(f"sql: wrote {os.path.basename(self.files[-1])} ({self._file_rows:,} rows, {self.rows:,} so far)")
+            logger.info(
+                f"sql: wrote {os.path.basename(self.files[-1])} ({self._file_rows:,} rows, {self.rows:,} so far)"
+            )
             self._writer.close()
             self._writer, self._file_rows = None, 0
 

@@ -26,10 +26,24 @@ from sqlalchemy.engine import URL
 
 # PostgreSQL type OIDs -> Arrow types, as the ADBC PostgreSQL driver maps them
 PG_TYPES = {
-    16: pa.bool_(), 17: pa.binary(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(), 25: pa.string(),
-    700: pa.float32(), 701: pa.float64(), 1042: pa.string(), 1043: pa.string(), 1082: pa.date32(),
-    1083: pa.time64("us"), 1114: pa.timestamp("us"), 1184: pa.timestamp("us", tz="UTC"), 1700: pa.string(),
-    2950: pa.string(), 114: pa.string(), 3802: pa.string(),
+    16: pa.bool_(),
+    17: pa.binary(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    25: pa.string(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1042: pa.string(),
+    1043: pa.string(),
+    1082: pa.date32(),
+    1083: pa.time64("us"),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+    1700: pa.string(),
+    2950: pa.string(),
+    114: pa.string(),
+    3802: pa.string(),
 }
 # URL query options SQLAlchemy's pysqlite dialect hands to sqlite3.connect, not to SQLite
 PYSQLITE_OPTIONS = ("uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements")
@@ -80,14 +94,19 @@ def sqlite_filename(url: URL) -> str:
     return url.database + ("?" + "&".join(f"{k}={v}" for k, v in sorted(options.items())) if options else "")
 
 
-def adbc_batches(connection, url: URL, statements: list[str], params: dict[str, Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
+def adbc_batches(
+    connection, url: URL, statements: list[str], params: dict[str, Any], batch_rows: int
+) -> Iterator[pa.RecordBatch]:
     """Run all statements on one ADBC connection; stream the last one's rows."""
     from adbc_driver_manager._reader import AdbcRecordBatchReader  # what the DB-API uses: ADBC errors, not Arrow's
 
     if url.get_backend_name() == "sqlite":
         from sqlalchemy.dialects.sqlite import dialect as make_dialect
 
-        dialect, options = make_dialect(paramstyle="qmark"), {"adbc.sqlite.query.batch_rows": str(min(batch_rows, 65536))}
+        dialect, options = (
+            make_dialect(paramstyle="qmark"),
+            {"adbc.sqlite.query.batch_rows": str(min(batch_rows, 65536))},
+        )
     else:
         from sqlalchemy.dialects.postgresql import dialect as make_dialect
 
@@ -142,7 +161,9 @@ def _compile(statement: str, params: dict[str, Any], dialect) -> tuple[str, list
 
 def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Storage values for extension columns (ADBC's opaque PostgreSQL numeric, ...), no driver metadata."""
-    if not batch.schema.metadata and not any(f.metadata or isinstance(f.type, pa.BaseExtensionType) for f in batch.schema):
+    if not batch.schema.metadata and not any(
+        f.metadata or isinstance(f.type, pa.BaseExtensionType) for f in batch.schema
+    ):
         return batch
     columns = [c.storage if isinstance(c.type, pa.BaseExtensionType) else c for c in batch.columns]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
@@ -161,7 +182,9 @@ def sqlalchemy_connection(url: URL, connect_args: dict[str, Any]):
         engine.dispose()
 
 
-def sqlalchemy_batches(connection, statements: list[str], params: dict[str, Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
+def sqlalchemy_batches(
+    connection, statements: list[str], params: dict[str, Any], batch_rows: int
+) -> Iterator[pa.RecordBatch]:
     for statement in statements[:-1]:
         connection.execute(*bound(statement, params))
     clause, used = bound(statements[-1], params)
@@ -175,12 +198,21 @@ def sqlalchemy_batches(connection, statements: list[str], params: dict[str, Any]
         for rows in result.partitions(batch_rows):
             columns = list(zip(*rows))
             if schema is None:
-                schema = pa.schema([(n, _column_type(columns[i], oids[i] if i < len(oids) else None, connection)) for i, n in enumerate(names)])
+                schema = pa.schema(
+                    [
+                        (n, _column_type(columns[i], oids[i] if i < len(oids) else None, connection))
+                        for i, n in enumerate(names)
+                    ]
+                )
             yield pa.RecordBatch.from_arrays([_to_arrow(c, f.type) for c, f in zip(columns, schema)], schema=schema)
         if schema is None:  # no rows: types from the database where it tells them
-            schema = pa.schema([(n, _column_type((), oids[i] if i < len(oids) else None, connection)) for i, n in enumerate(names)])
+            schema = pa.schema(
+                [(n, _column_type((), oids[i] if i < len(oids) else None, connection)) for i, n in enumerate(names)]
+            )
             if connection.dialect.name == "sqlite":
-                schema = sqlite_declared_schema(lambda sql: _sqlalchemy_rows(connection, sql), statements[-1], params, schema)
+                schema = sqlite_declared_schema(
+                    lambda sql: _sqlalchemy_rows(connection, sql), statements[-1], params, schema
+                )
             yield pa.RecordBatch.from_pylist([], schema=schema)
     finally:
         if paused:
@@ -245,7 +277,9 @@ def sqlite_declared_schema(rows, statement: str, params: dict[str, Any], inferre
 
     clause, used = bound(statement, params)
     nulls = {name: [None] if isinstance(value, list) else None for name, value in used.items()}
-    probe = clause.bindparams(**nulls).compile(dialect=dialect(), compile_kwargs={"literal_binds": True, "render_postcompile": True})
+    probe = clause.bindparams(**nulls).compile(
+        dialect=dialect(), compile_kwargs={"literal_binds": True, "render_postcompile": True}
+    )
     view = f"prebuilt_result_types_{uuid.uuid4().hex}"
     try:
         rows(f'create temp view "{view}" as {probe.string}')

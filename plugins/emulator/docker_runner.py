@@ -33,7 +33,9 @@ def run_container(
         try:  # as the kubelet would: pull what the template names (by tag or by digest)
             client.images.pull(image)
         except DockerException as e:
-            raise DockerUnavailable(f"image {image} is not present and cannot be pulled ({e}); build it with `make images`") from None
+            raise DockerUnavailable(
+                f"image {image} is not present and cannot be pulled ({e}); build it with `make images`"
+            ) from None
     container = client.containers.run(
         image,
         command=argv,  # as args: Kubernetes keeps the image's ENTRYPOINT (tini) when a pod gives no command,

@@ -101,10 +101,14 @@ class Emulator:
         template = task if isinstance(task, TaskTemplate) else self.template(task)
         interface = task.python_interface if isinstance(task, PythonTask) else None
         input_types = interface.inputs if interface else TypeEngine.guess_python_types(template.interface.inputs)
-        output_types = python_types or (interface.outputs if interface else TypeEngine.guess_python_types(template.interface.outputs))
+        output_types = python_types or (
+            interface.outputs if interface else TypeEngine.guess_python_types(template.interface.outputs)
+        )
         retries = template.metadata.retries.retries if retries is None else retries
         execution = f"emu{uuid.uuid4().hex[:12]}"
-        data_dir = os.path.join(self.root, "metadata", "propeller", f"{self.project}-{self.domain}-{execution}", "n0", "data")
+        data_dir = os.path.join(
+            self.root, "metadata", "propeller", f"{self.project}-{self.domain}-{execution}", "n0", "data"
+        )
         os.makedirs(data_dir)
         ctx = FlyteContextManager.current_context()
         input_map = input_literals(template.id.name, inputs or {}, input_types)
@@ -120,10 +124,15 @@ class Emulator:
             os.makedirs(paths.output_prefix, exist_ok=True)
             _open_up(paths.output_prefix)
             argv = render(args, paths, input_map)
-            env = {**self._backend_env(template, execution, attempt), **{k: v for k, v in (container.env or {}).items()}}
+            env = {
+                **self._backend_env(template, execution, attempt),
+                **{k: v for k, v in (container.env or {}).items()},
+            }
             oom_killed = False
             if in_container:
-                code, logs, oom_killed = self._docker(image or container.image, argv, env, container_limits(container.resources))
+                code, logs, oom_killed = self._docker(
+                    image or container.image, argv, env, container_limits(container.resources)
+                )
             else:
                 code, logs = self._subprocess(argv, env)
             try:
@@ -134,7 +143,9 @@ class Emulator:
                 if failure.recoverable and attempt < retries:
                     continue
                 raise
-            result.outputs = TypeEngine.literal_map_to_kwargs(ctx, result.literals, output_types) if result.literals.literals else {}
+            result.outputs = (
+                TypeEngine.literal_map_to_kwargs(ctx, result.literals, output_types) if result.literals.literals else {}
+            )
             return result
         raise AssertionError("unreachable")
 
@@ -188,18 +199,28 @@ class Emulator:
             return 124, f"timed out after {self.timeout}s\n{e.stdout or ''}{e.stderr or ''}"
         return done.returncode, done.stdout + done.stderr
 
-    def _docker(self, image: str, argv: list[str], env: dict[str, str], limits: ContainerLimits) -> tuple[int, str, bool]:
+    def _docker(
+        self, image: str, argv: list[str], env: dict[str, str], limits: ContainerLimits
+    ) -> tuple[int, str, bool]:
         from flytekitplugins.prebuilt.emulator.docker_runner import run_container
 
         return run_container(
-            image, argv, env, mounts=[self.root, *self.mounts], network=self.network, timeout=self.timeout, limits=limits
+            image,
+            argv,
+            env,
+            mounts=[self.root, *self.mounts],
+            network=self.network,
+            timeout=self.timeout,
+            limits=limits,
         )
 
     def _collect(self, template: TaskTemplate, paths: Paths, code: int, logs: str, attempts: int) -> EmulatedRun:
         prefix = paths.output_prefix
         error_files = sorted(f for f in os.listdir(prefix) if f.startswith("error") and f.endswith(".pb"))
         if error_files:
-            document = ErrorDocument.from_flyte_idl(_read_proto(os.path.join(prefix, error_files[0]), errors_pb2.ErrorDocument))
+            document = ErrorDocument.from_flyte_idl(
+                _read_proto(os.path.join(prefix, error_files[0]), errors_pb2.ErrorDocument)
+            )
             error = document.error
             raise TaskFailed(
                 error.code,
@@ -210,13 +231,24 @@ class Emulator:
                 logs,
             )
         if code != 0:
-            raise TaskFailed("ContainerFailed", f"exit code {code}; last output:\n{logs[-4000:]}", "RECOVERABLE", "SYSTEM", attempts, logs)
+            raise TaskFailed(
+                "ContainerFailed",
+                f"exit code {code}; last output:\n{logs[-4000:]}",
+                "RECOVERABLE",
+                "SYSTEM",
+                attempts,
+                logs,
+            )
         outputs_pb = os.path.join(prefix, "outputs.pb")
         if template.interface.outputs:
             if not os.path.exists(outputs_pb):
-                raise TaskFailed("OutputsNotFound", f"no outputs.pb under {prefix}", "RECOVERABLE", "SYSTEM", attempts, logs)
+                raise TaskFailed(
+                    "OutputsNotFound", f"no outputs.pb under {prefix}", "RECOVERABLE", "SYSTEM", attempts, logs
+                )
             if os.path.getsize(outputs_pb) > MAX_OUTPUT_BYTES:
-                raise TaskFailed("OutputSizeExceeded", "outputs.pb is larger than 2 MB", "NON_RECOVERABLE", "SYSTEM", attempts, logs)
+                raise TaskFailed(
+                    "OutputSizeExceeded", "outputs.pb is larger than 2 MB", "NON_RECOVERABLE", "SYSTEM", attempts, logs
+                )
         output_map = (
             literals.LiteralMap.from_flyte_idl(_read_proto(outputs_pb, literals_pb2.LiteralMap))
             if os.path.exists(outputs_pb)

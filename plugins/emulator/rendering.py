@@ -70,5 +70,7 @@ def _input_value(inputs: literals.LiteralMap, name: str) -> str:
     if literal.scalar and literal.scalar.structured_dataset:
         return literal.scalar.structured_dataset.uri
     if literal.collection:
-        return "[" + ",".join(_input_value(literals.LiteralMap({"x": v}), "x") for v in literal.collection.literals) + "]"
+        return (
+            "[" + ",".join(_input_value(literals.LiteralMap({"x": v}), "x") for v in literal.collection.literals) + "]"
+        )
     raise ValueError(f"{{{{.Inputs.{name}}}}}: input of this type cannot be rendered into an argument")

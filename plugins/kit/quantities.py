@@ -13,8 +13,20 @@ from flytekit import Resources
 from flytekitplugins.prebuilt.kit.config import ConfigError
 
 SUFFIXES = {
-    "": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "": 1,
+    "m": Decimal("0.001"),
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
 }
 QUANTITY = re.compile(r"^(?P<number>[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)(?P<suffix>[a-zA-Z]{0,2})$")
 RESOURCE_NAMES = {"cpu": "cpu", "memory": "mem", "gpu": "gpu", "ephemeral_storage": "ephemeral_storage"}
@@ -53,5 +65,7 @@ def resources(spec: dict[str, str | int | float] | None, field: str) -> Resource
 def check_limits(requests: dict | None, limits: dict | None, field: str = "limits") -> None:
     """A limit below its request is refused by Kubernetes; say so now."""
     for name, limit in (limits or {}).items():
-        if name in (requests or {}) and parse_quantity(limit, f"{field}.{name}") < parse_quantity(requests[name], f"requests.{name}"):
+        if name in (requests or {}) and parse_quantity(limit, f"{field}.{name}") < parse_quantity(
+            requests[name], f"requests.{name}"
+        ):
             raise ConfigError(f"{field}.{name}", f"{limit} is below the request {requests[name]}")

@@ -52,7 +52,9 @@ class TaskTypeSpec(Generic[C, X]):
     def __post_init__(self):
         clash = _field_names(self.config) & (_field_names(self.extras) | {HEADER_KEY})
         if clash:
-            raise TypeError(f"task type {self.name!r}: {sorted(clash)} is both a config and an extras (or header) field")
+            raise TypeError(
+                f"task type {self.name!r}: {sorted(clash)} is both a config and an extras (or header) field"
+            )
 
     @property
     def flyte_task_type(self) -> str:

@@ -74,7 +74,9 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             task_type_version=spec.schema_version,
             interface=Interface(inputs=inputs or {}, outputs=outputs or {}),
             secret_requests=_merge_secrets(config.secrets(), secret_requests or []),
-            metadata=self._metadata(metadata, cache, cache_version, retries=retries, timeout=timeout, interruptible=interruptible),
+            metadata=self._metadata(
+                metadata, cache, cache_version, retries=retries, timeout=timeout, interruptible=interruptible
+            ),
             **kwargs,
         )
 

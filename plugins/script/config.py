@@ -61,7 +61,9 @@ class ScriptConfig(PrebuiltConfig):
         if self.shell and len(self.command) != 1:
             raise ConfigError(self.field_name("command"), "with shell=True, give the whole command as one string")
         if self.dependencies not in DEPENDENCY_KINDS:
-            raise ConfigError(self.field_name("dependencies"), f"{self.dependencies!r} is not one of {', '.join(DEPENDENCY_KINDS)}")
+            raise ConfigError(
+                self.field_name("dependencies"), f"{self.dependencies!r} is not one of {', '.join(DEPENDENCY_KINDS)}"
+            )
         for where, name in [("env", n) for n in self.env] + [("secret_env", n) for n in self.secret_env]:
             if not ENV_NAME.match(name):
                 raise ConfigError(self.field_name(f"{where}.{name}"), "not a valid environment variable name")
@@ -80,7 +82,10 @@ class ScriptConfig(PrebuiltConfig):
             check_integer(getattr(self, name), self.field_name(name))
         for name, path in self.artifacts.items():
             if not path or path.startswith("/") or ".." in path.split("/"):
-                raise ConfigError(self.field_name(f"artifacts.{name}"), f"{path!r} must be a relative path inside the working directory")
+                raise ConfigError(
+                    self.field_name(f"artifacts.{name}"),
+                    f"{path!r} must be a relative path inside the working directory",
+                )
 
     def secrets(self) -> list[Secret]:
         return list(self.secret_env.values())
@@ -110,7 +115,11 @@ class ScriptPreset:
 
     def extend(self, requests: Optional[dict] = None, limits: Optional[dict] = None, **fields) -> "ScriptPreset":
         merged = _merge(self.fields, ScriptPreset.of(**fields).fields)
-        return ScriptPreset(merged, {**(self.requests or {}), **(requests or {})} or None, {**(self.limits or {}), **(limits or {})} or None)
+        return ScriptPreset(
+            merged,
+            {**(self.requests or {}), **(requests or {})} or None,
+            {**(self.limits or {}), **(limits or {})} or None,
+        )
 
     def config(self, **overrides) -> ScriptConfig:
         values = _merge(self.fields, ScriptPreset.of(**overrides).fields)

@@ -112,7 +112,9 @@ def _check_connect_arg(value, field: str) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ConfigError(field, f"mapping keys must be str, got {key!r}")
-            if SECRET_LIKE.search(key) and not (key.lower() == "key" and isinstance(item, str) and item.startswith("/")):
+            if SECRET_LIKE.search(key) and not (
+                key.lower() == "key" and isinstance(item, str) and item.startswith("/")
+            ):
                 raise ConfigError(
                     f"{field}.{key}",
                     "looks like a credential and would be stored in the task template; use secret_connect_args",
@@ -124,4 +126,6 @@ def _check_connect_arg(value, field: str) -> None:
     elif not isinstance(value, (str, int, float, bool)):
         raise ConfigError(field, "values must be str, int, float, bool, or lists and mappings of those")
     elif isinstance(value, str) and "PRIVATE KEY" in value:
-        raise ConfigError(field, "holds a private key, which would be stored in the task template; use secret_connect_args")
+        raise ConfigError(
+            field, "holds a private key, which would be stored in the task template; use secret_connect_args"
+        )

@@ -31,7 +31,14 @@ IDENTIFIER_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$
 # keywords after which a bare value placeholder is almost surely meant as a table name
 IDENTIFIER_POSITIONS = {"from", "join", "into", "update", "table", "exists"}
 
-SCALAR_KINDS = {int: "int", float: "float", str: "str", bool: "bool", datetime.datetime: "datetime", datetime.date: "date"}
+SCALAR_KINDS = {
+    int: "int",
+    float: "float",
+    str: "str",
+    bool: "bool",
+    datetime.datetime: "datetime",
+    datetime.date: "date",
+}
 PARAMETER_KINDS = {*SCALAR_KINDS.values(), *(f"list[{k}]" for t, k in SCALAR_KINDS.items() if t is not bool)}
 
 
@@ -75,7 +82,9 @@ def parse_query(template: str, inputs: dict[str, typing.Any], field: str = "quer
             raise ConfigError(field, f"placeholder for {name!r} names no input; inputs are {sorted(inputs) or 'none'}")
         if modifier:
             if modifier.lower() != "identifier":
-                raise ConfigError(field, f"unknown placeholder filter {modifier!r} on {name!r}; the only one is 'identifier'")
+                raise ConfigError(
+                    field, f"unknown placeholder filter {modifier!r} on {name!r}; the only one is 'identifier'"
+                )
             if inputs[name] is not str:
                 raise ConfigError(f"inputs.{name}", "an identifier input must be of type str")
             identifiers.append(name) if name not in identifiers else None

@@ -17,16 +17,26 @@ PYFLYTE = str(Path(sys.executable).parent / "pyflyte")
 
 
 def test_pyflyte_run_the_quickstart():
-    done = subprocess.run([PYFLYTE, "run", "sql_quickstart.py", "top_customers", "--min_amount", "195"],
-                          cwd=EXAMPLES, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [PYFLYTE, "run", "sql_quickstart.py", "top_customers", "--min_amount", "195"],
+        cwd=EXAMPLES,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "customer   big orders" in done.stdout and "orders" in done.stdout
 
 
 def test_pyflyte_package_names_our_image_and_schema_version(tmp_path):
     out = tmp_path / "flyte-package.tgz"
-    done = subprocess.run([PYFLYTE, "--pkgs", "sql_quickstart", "package", "--image", "ghcr.io/example/user:1", "-o", str(out)],
-                          cwd=EXAMPLES, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [PYFLYTE, "--pkgs", "sql_quickstart", "package", "--image", "ghcr.io/example/user:1", "-o", str(out)],
+        cwd=EXAMPLES,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     with tarfile.open(out) as archive:
         archive.extractall(tmp_path / "pkg")
@@ -41,12 +51,10 @@ def test_pyflyte_package_names_our_image_and_schema_version(tmp_path):
     assert report.template.container.image == "ghcr.io/example/user:1"
 
 
-
-
 # ------------------------------------------------------------------ flyte-prebuilt: user mistakes are one line, exit 2
 
 FLYTE_PREBUILT = str(Path(sys.executable).parent / "flyte-prebuilt")
-TASKS_MODULE = '''\
+TASKS_MODULE = """\
 import datetime
 from flytekit import task, workflow
 from flytekitplugins.prebuilt.script import ScriptPreset, ScriptTask
@@ -64,7 +72,7 @@ def plain(x: int) -> int:
 @workflow
 def flow(x: int) -> int:
     return plain(x=x)
-'''
+"""
 COUNT_SCRIPT = """\
 import json, os, sys
 n = int(os.environ["PREBUILT_INPUT_N"])
@@ -87,8 +95,14 @@ def tasks_file(tmp_path):
 
 def prebuilt(*args, cwd, **env):
     base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run([FLYTE_PREBUILT, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**base, "PREBUILT_ENV_CACHE": str(Path(cwd) / "env-cache"), **env})
+    return subprocess.run(
+        [FLYTE_PREBUILT, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**base, "PREBUILT_ENV_CACHE": str(Path(cwd) / "env-cache"), **env},
+    )
 
 
 def one_line_mistake(done) -> str:
@@ -107,11 +121,13 @@ def test_version(tmp_path):
 
 
 def test_a_bad_input_value(tasks_file):
-    line = one_line_mistake(prebuilt("run", tasks_file, "count", "--input", "n=three", "--input", "day=2024-01-31",
-                                     cwd=tasks_file.parent))
+    line = one_line_mistake(
+        prebuilt("run", tasks_file, "count", "--input", "n=three", "--input", "day=2024-01-31", cwd=tasks_file.parent)
+    )
     assert "--input n=three: expected an integer" in line
-    line = one_line_mistake(prebuilt("run", tasks_file, "count", "--input", "n=3", "--input", "day=31/01/2024",
-                                     cwd=tasks_file.parent))
+    line = one_line_mistake(
+        prebuilt("run", tasks_file, "count", "--input", "n=3", "--input", "day=31/01/2024", cwd=tasks_file.parent)
+    )
     assert "--input day=31/01/2024: expected an ISO date, e.g. 2024-01-31" in line
 
 
@@ -125,12 +141,15 @@ def test_a_missing_input(tasks_file):
     assert "count needs --input day=<an ISO date>" in line
 
 
-@pytest.mark.parametrize("name, said", [
-    ("flow", "'flow' is a workflow"),
-    ("plain", "'plain' is a @task function"),
-    ("datetime", "'datetime' is a module object"),
-    ("nothing", "has no 'nothing'; its prebuilt tasks are: count"),
-])
+@pytest.mark.parametrize(
+    "name, said",
+    [
+        ("flow", "'flow' is a workflow"),
+        ("plain", "'plain' is a @task function"),
+        ("datetime", "'datetime' is a module object"),
+        ("nothing", "has no 'nothing'; its prebuilt tasks are: count"),
+    ],
+)
 def test_something_else_where_a_prebuilt_task_is_expected(tasks_file, name, said):
     for command in (["run"], ["identity"]):
         line = one_line_mistake(prebuilt(*command, tasks_file, name, cwd=tasks_file.parent))
@@ -142,48 +161,90 @@ def test_a_missing_module(tmp_path):
     assert "no module named 'nope_module'" in one_line_mistake(prebuilt("run", "nope_module", "t", cwd=tmp_path))
     (tmp_path / "needs.py").write_text("import a_package_that_is_not_installed\n")
     line = one_line_mistake(prebuilt("run", "needs.py", "t", cwd=tmp_path))
-    assert "cannot load needs.py: ModuleNotFoundError: No module named 'a_package_that_is_not_installed' (needs.py:1)" in line
+    assert (
+        "cannot load needs.py: ModuleNotFoundError: No module named 'a_package_that_is_not_installed' (needs.py:1)"
+        in line
+    )
 
 
 def test_a_task_definition_error_names_the_field_and_the_line(tmp_path):
     (tmp_path / "bad.py").write_text(
         "from flytekitplugins.prebuilt.script import ScriptTask\n\n"
-        "t = ScriptTask('t', source=__file__, command=['python'], requests={'memory': '2GB'})\n")
+        "t = ScriptTask('t', source=__file__, command=['python'], requests={'memory': '2GB'})\n"
+    )
     line = one_line_mistake(prebuilt("run", "bad.py", "t", cwd=tmp_path))
-    assert line.startswith("Error: cannot load bad.py: requests.memory:") and "'2GB'" in line and line.endswith("(bad.py:3)")
+    assert (
+        line.startswith("Error: cannot load bad.py: requests.memory:")
+        and "'2GB'" in line
+        and line.endswith("(bad.py:3)")
+    )
     done = prebuilt("run", "bad.py", "t", cwd=tmp_path, FLYTE_PREBUILT_TRACEBACK="1")
     assert done.returncode == 1 and "Traceback" in done.stderr  # the traceback, when asked for
 
 
-@pytest.mark.parametrize("secret, said", [
-    ("hunter2", "--secret: expected GROUP.KEY=VALUE"),
-    ("password=hunter2", "--secret password=...: expected GROUP.KEY=VALUE"),
-    (".password=hunter2", "--secret .password=...: expected GROUP.KEY=VALUE"),
-    ("db.=hunter2", "--secret db.=...: expected GROUP.KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "secret, said",
+    [
+        ("hunter2", "--secret: expected GROUP.KEY=VALUE"),
+        ("password=hunter2", "--secret password=...: expected GROUP.KEY=VALUE"),
+        (".password=hunter2", "--secret .password=...: expected GROUP.KEY=VALUE"),
+        ("db.=hunter2", "--secret db.=...: expected GROUP.KEY=VALUE"),
+    ],
+)
 def test_a_malformed_secret_is_refused_without_showing_it(tasks_file, secret, said):
-    done = prebuilt("run", tasks_file, "count", "--input", "n=1", "--input", "day=2024-01-31", "--secret", secret,
-                    cwd=tasks_file.parent)
+    done = prebuilt(
+        "run",
+        tasks_file,
+        "count",
+        "--input",
+        "n=1",
+        "--input",
+        "day=2024-01-31",
+        "--secret",
+        secret,
+        cwd=tasks_file.parent,
+    )
     assert said in one_line_mistake(done) and "hunter2" not in done.stderr + done.stdout
 
 
 def test_image_name_of_an_unknown_task_type(tmp_path):
     line = one_line_mistake(prebuilt("image-name", "nosuchtype", cwd=tmp_path))
     assert line == "Error: unknown task type 'nosuchtype'; the task types are: script, sql"
-    assert prebuilt("image-name", "script", cwd=tmp_path).stdout.startswith("ghcr.io/flytekitplugins-prebuilt/prebuilt-script:")
+    assert prebuilt("image-name", "script", cwd=tmp_path).stdout.startswith(
+        "ghcr.io/flytekitplugins-prebuilt/prebuilt-script:"
+    )
 
 
 def test_missing_cloud_credentials(tmp_path):
     (tmp_path / "home").mkdir()
-    done = prebuilt("bundle", "list", "s3://prebuilt-no-such-bucket/bundles", "train", cwd=tmp_path,
-                    HOME=str(tmp_path / "home"), AWS_EC2_METADATA_DISABLED="true")
-    assert one_line_mistake(done) == ("Error: no cloud credentials (Unable to locate credentials); set AWS credentials "
-                                      "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)")
+    done = prebuilt(
+        "bundle",
+        "list",
+        "s3://prebuilt-no-such-bucket/bundles",
+        "train",
+        cwd=tmp_path,
+        HOME=str(tmp_path / "home"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    assert one_line_mistake(done) == (
+        "Error: no cloud credentials (Unable to locate credentials); set AWS credentials "
+        "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+    )
 
 
 def test_no_docker_engine(tasks_file):
-    done = prebuilt("run", tasks_file, "count", "--input", "n=1", "--input", "day=2024-01-31", "--in-container",
-                    cwd=tasks_file.parent, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    done = prebuilt(
+        "run",
+        tasks_file,
+        "count",
+        "--input",
+        "n=1",
+        "--input",
+        "day=2024-01-31",
+        "--in-container",
+        cwd=tasks_file.parent,
+        DOCKER_HOST="unix:///nonexistent/docker.sock",
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("Error: no Docker engine answers")
 

@@ -31,9 +31,12 @@ def password_env(pg, monkeypatch):
 
 
 def items_task(pg, reader="auto", **kwargs):
-    return SQLTask("items", "select * from items where id <= :n order by id",
-                   SQLConfig(url=pg.url_without_password, password_secret=PASSWORD, reader=reader, batch_rows=64, **kwargs),
-                   inputs={"n": int})
+    return SQLTask(
+        "items",
+        "select * from items where id <= :n order by id",
+        SQLConfig(url=pg.url_without_password, password_secret=PASSWORD, reader=reader, batch_rows=64, **kwargs),
+        inputs={"n": int},
+    )
 
 
 def test_both_readers_give_identical_typed_outputs(pg, password_env):
@@ -41,16 +44,27 @@ def test_both_readers_give_identical_typed_outputs(pg, password_env):
     assert tables[0].equals(tables[1]), (tables[0].schema, tables[1].schema)
     schema = {f.name: str(f.type) for f in tables[0].schema}
     assert schema == {
-        "id": "int32", "big": "int64", "name": "string", "price": "string", "ratio": "double", "ok": "bool",
-        "day": "date32[day]", "at": "timestamp[us]", "atz": "timestamp[us, tz=UTC]", "note": "string",
+        "id": "int32",
+        "big": "int64",
+        "name": "string",
+        "price": "string",
+        "ratio": "double",
+        "ok": "bool",
+        "day": "date32[day]",
+        "at": "timestamp[us]",
+        "atz": "timestamp[us, tz=UTC]",
+        "note": "string",
     }
     assert tables[0].num_rows == 300 and tables[0]["price"][0].as_py() == "1.25"
 
 
 def test_compat_sqlalchemy_task_with_secret_connect_args(pg, password_env):
-    t = SQLAlchemyTask("c", "select name from items where id = {{.inputs.id}}",
-                       task_config=SQLAlchemyConfig(uri=pg.url_without_password, secret_connect_args={"password": PASSWORD}),
-                       inputs={"id": int})
+    t = SQLAlchemyTask(
+        "c",
+        "select name from items where id = {{.inputs.id}}",
+        task_config=SQLAlchemyConfig(uri=pg.url_without_password, secret_connect_args={"password": PASSWORD}),
+        inputs={"id": int},
+    )
     assert t(id=4).open(pd.DataFrame).all()["name"].tolist() == ["item 4"]
 
 
@@ -66,8 +80,11 @@ def test_failed_statement_rolls_back_the_whole_transaction(pg, password_env):
 def test_secret_value_never_reaches_logs_errors_templates_or_outputs(pg, tmp_path):
     """Runs that use the password (successfully, against a dead server, via a whole-URL secret) at DEBUG logging."""
     dead_url = pg.url.replace(f":{pg.port}/", ":9/")
-    emulator = Emulator(str(tmp_path), secrets={("warehouse", "password"): pg.password, ("warehouse", "url"): dead_url},
-                        env={"FLYTE_SDK_LOGGING_LEVEL": "10"})
+    emulator = Emulator(
+        str(tmp_path),
+        secrets={("warehouse", "password"): pg.password, ("warehouse", "url"): dead_url},
+        env={"FLYTE_SDK_LOGGING_LEVEL": "10"},
+    )
     ok = items_task(pg)
     dead = SQLTask("dead", "select 1", SQLConfig(url_secret=Secret(group="warehouse", key="url")))
     assert pg.password not in str(emulator.template(ok).to_flyte_idl())
@@ -75,7 +92,9 @@ def test_secret_value_never_reaches_logs_errors_templates_or_outputs(pg, tmp_pat
     assert pg.password not in result.logs
     with pytest.raises(TaskFailed) as failure:
         emulator.run(dead, retries=0)
-    assert failure.value.recoverable and "cannot connect to postgresql://prebuilt:***@127.0.0.1:9" in failure.value.message
+    assert (
+        failure.value.recoverable and "cannot connect to postgresql://prebuilt:***@127.0.0.1:9" in failure.value.message
+    )
     assert pg.password not in failure.value.logs
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(written) > 5 and not any(pg.password.encode() in p.read_bytes() for p in written)
@@ -84,8 +103,12 @@ def test_secret_value_never_reaches_logs_errors_templates_or_outputs(pg, tmp_pat
 def test_a_secret_echoed_by_the_database_is_masked_in_the_error(pg, tmp_path):
     """Whatever the executor raises is scrubbed: here PostgreSQL quotes the value back in its error."""
     emulator = Emulator(str(tmp_path), secrets={("warehouse", "password"): pg.password})
-    echo = SQLTask("echo", "select cast(:value as int) as n", SQLConfig(url=pg.url_without_password, password_secret=PASSWORD),
-                   inputs={"value": str})
+    echo = SQLTask(
+        "echo",
+        "select cast(:value as int) as n",
+        SQLConfig(url=pg.url_without_password, password_secret=PASSWORD),
+        inputs={"value": str},
+    )
     with pytest.raises(TaskFailed) as failure:
         emulator.run(echo, {"value": pg.password})
     assert (failure.value.origin, failure.value.kind) == ("USER", "NON_RECOVERABLE")
@@ -135,7 +158,10 @@ def test_an_empty_result_keeps_the_column_types(pg, password_env, tmp_path, read
 @pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
 def test_limit_and_offset_take_bound_counts(pg, password_env, reader):
     """Both PostgreSQL drivers bind a count in LIMIT/OFFSET (the rule in docs/sql.md allows int inputs there)."""
-    t = SQLTask("page", "select id from items order by id limit {{.inputs.size}} offset :skip",
-                SQLConfig(url=pg.url_without_password, password_secret=PASSWORD, reader=reader),
-                inputs={"size": int, "skip": int})
+    t = SQLTask(
+        "page",
+        "select id from items order by id limit {{.inputs.size}} offset :skip",
+        SQLConfig(url=pg.url_without_password, password_secret=PASSWORD, reader=reader),
+        inputs={"size": int, "skip": int},
+    )
     assert t(size=3, skip=10).open(pd.DataFrame).all()["id"].tolist() == [11, 12, 13]

@@ -33,8 +33,15 @@ def env_cache(tmp_path, monkeypatch):
 
 
 def train_task(source=PROJECT, **kwargs):
-    return ScriptTask("train", source=str(source), command=["python", "train.py", "--epochs", "{{.inputs.epochs}}"],
-                      inputs={"epochs": int}, outputs=OUTPUTS, preset=PRESET, **kwargs)
+    return ScriptTask(
+        "train",
+        source=str(source),
+        command=["python", "train.py", "--epochs", "{{.inputs.epochs}}"],
+        inputs={"epochs": int},
+        outputs=OUTPUTS,
+        preset=PRESET,
+        **kwargs,
+    )
 
 
 def result_of(accuracy, epochs_run, model):
@@ -127,8 +134,14 @@ def test_deadline_overrun_is_stopped_and_writes_no_outputs(tmp_path, env_cache):
     project = tmp_path / "slow"
     project.mkdir()
     (project / "slow.py").write_text("import time\nprint('starting', flush=True)\ntime.sleep(60)\n")
-    task = ScriptTask("slow", source=str(project), command=["python", "slow.py"], outputs={"x": int},
-                      config=None, preset=ScriptPreset.of(deadline_seconds=2, grace_seconds=1, dependencies="none"))
+    task = ScriptTask(
+        "slow",
+        source=str(project),
+        command=["python", "slow.py"],
+        outputs={"x": int},
+        config=None,
+        preset=ScriptPreset.of(deadline_seconds=2, grace_seconds=1, dependencies="none"),
+    )
     emulator = Emulator(str(tmp_path / "store"))
     (tmp_path / "store").mkdir()
     with pytest.raises(TaskFailed) as failure:
@@ -144,9 +157,17 @@ def test_secret_env_is_injected_and_scrubbed_from_captured_output(tmp_path, env_
     (project / "leak.py").write_text(
         "import json, os\nprint('token is', os.environ['API_TOKEN'], flush=True)\n"
         "assert os.environ['PREBUILT_INPUT_LABEL'] == 'x y'\n"
-        "json.dump({'length': len(os.environ['API_TOKEN'])}, open(os.environ['PREBUILT_OUTPUTS_FILE'], 'w'))\n")
-    task = ScriptTask("leak", source=str(project), command=["python", "leak.py"], inputs={"label": str}, outputs={"length": int},
-                      config=None, preset=ScriptPreset.of(dependencies="none", secret_env={"API_TOKEN": Secret(group="svc", key="token")}))
+        "json.dump({'length': len(os.environ['API_TOKEN'])}, open(os.environ['PREBUILT_OUTPUTS_FILE'], 'w'))\n"
+    )
+    task = ScriptTask(
+        "leak",
+        source=str(project),
+        command=["python", "leak.py"],
+        inputs={"label": str},
+        outputs={"length": int},
+        config=None,
+        preset=ScriptPreset.of(dependencies="none", secret_env={"API_TOKEN": Secret(group="svc", key="token")}),
+    )
     emulator = Emulator(str(tmp_path / "store"), secrets={("svc", "token"): "tok-s3cr3t-value"})
     (tmp_path / "store").mkdir()
     run = emulator.run(task, {"label": "x y"})
@@ -162,8 +183,14 @@ def test_failures_are_user_errors_with_exit_code_and_tail(tmp_path, env_cache, c
     (project / "main.py").write_text("import sys\nprint('about to fail', flush=True)\nsys.exit(3)\n")
     if case == "dependency":
         (project / "requirements.txt").write_text("this-package-does-not-exist-prebuilt==1.0\n")
-    task = ScriptTask(case, source=str(project), command=["python", "main.py"], outputs={"x": int},
-                      config=None, preset=ScriptPreset.of(dependencies="auto"))
+    task = ScriptTask(
+        case,
+        source=str(project),
+        command=["python", "main.py"],
+        outputs={"x": int},
+        config=None,
+        preset=ScriptPreset.of(dependencies="auto"),
+    )
     emulator = Emulator(str(tmp_path / "store"))
     (tmp_path / "store").mkdir()
     with pytest.raises(TaskFailed) as failure:
@@ -181,25 +208,37 @@ def test_changed_files_and_directories_as_outputs(tmp_path, env_cache):
     project = tmp_path / "writer"
     project.mkdir()
     (project / "keep.txt").write_text("unchanged")
-    (project / "w.py").write_text("from pathlib import Path\nPath('runs').mkdir()\nPath('runs/events.log').write_text('e')\n"
-                                  "Path('new.txt').write_text('n')\n")
-    task = ScriptTask("writer", source=str(project),
-                      outputs={"changed": FlyteDirectory, "tensorboard": FlyteDirectory},
-                      config=ScriptConfig(command=("python", "w.py"), dependencies="none", artifacts={"tensorboard": "runs"},
-                                          changed_files_output="changed"))
+    (project / "w.py").write_text(
+        "from pathlib import Path\nPath('runs').mkdir()\nPath('runs/events.log').write_text('e')\n"
+        "Path('new.txt').write_text('n')\n"
+    )
+    task = ScriptTask(
+        "writer",
+        source=str(project),
+        outputs={"changed": FlyteDirectory, "tensorboard": FlyteDirectory},
+        config=ScriptConfig(
+            command=("python", "w.py"),
+            dependencies="none",
+            artifacts={"tensorboard": "runs"},
+            changed_files_output="changed",
+        ),
+    )
     changed, tensorboard = task()
     assert sorted(p.name for p in Path(changed.download()).rglob("*") if p.is_file()) == ["events.log", "new.txt"]
     assert (Path(tensorboard.download()) / "events.log").read_text() == "e"
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"command": ["python", "x.py", "{{.inputs.nope}}"]}, "config.command"),
-    ({"command": ["python"], "outputs": {"m": FlyteFile}}, "outputs.m"),
-    ({"command": ["python"], "requests": {"memory": "2GB"}}, "requests.memory"),
-    ({"command": ["python"], "requests": {"cpu": "2"}, "limits": {"cpu": "1"}}, "limits.cpu"),
-    ({"config": ScriptConfig(command=("a", "b"), shell=True)}, "config.command"),
-    ({"config": ScriptConfig(command=("a",), env={"PREBUILT_X": "1"})}, "config.env.PREBUILT_X"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"command": ["python", "x.py", "{{.inputs.nope}}"]}, "config.command"),
+        ({"command": ["python"], "outputs": {"m": FlyteFile}}, "outputs.m"),
+        ({"command": ["python"], "requests": {"memory": "2GB"}}, "requests.memory"),
+        ({"command": ["python"], "requests": {"cpu": "2"}, "limits": {"cpu": "1"}}, "limits.cpu"),
+        ({"config": ScriptConfig(command=("a", "b"), shell=True)}, "config.command"),
+        ({"config": ScriptConfig(command=("a",), env={"PREBUILT_X": "1"})}, "config.env.PREBUILT_X"),
+    ],
+)
 def test_bad_definitions_fail_naming_the_field(kwargs, field):
     with pytest.raises(ConfigError) as error:
         ScriptTask("bad", source=str(PROJECT), **kwargs)
@@ -212,7 +251,9 @@ def test_bundle_versions_push_list_download_and_derive(tmp_path):
     store = str(tmp_path / "store")
     first = bundle.pack(PROJECT)
     assert versions.push(first, store, "train") == versions.push(first, store, "train")  # content-addressed
-    derived = versions.derive(store, "train", first.sha256, added={"config.py": b"x = 1\n"}, removed=["requirements.txt"])
+    derived = versions.derive(
+        store, "train", first.sha256, added={"config.py": b"x = 1\n"}, removed=["requirements.txt"]
+    )
     assert sorted(derived.files) == ["config.py", "train.py"]
     assert {v.sha256 for v in versions.list_versions(store, "train")} == {first.sha256, derived.sha256}
     assert versions.download(store, "train", first.sha256) == first.data

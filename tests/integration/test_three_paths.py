@@ -29,12 +29,34 @@ def storage(tmp_path):
 def cases(db):
     url = f"sqlite:///{db}"
     return [
-        (SQLTask("by_min", "select id, name, score, born from people where id >= {{.inputs.min_id}} order by id",
-                 SQLConfig(url=url, batch_rows=7, rows_per_file=20), inputs={"min_id": int}), {"min_id": 12}),
-        (SQLTask("agg", "select count(*) as n, sum(score) as s from people where name in :names",
-                 SQLConfig(url=url, reader="sqlalchemy"), inputs={"names": list[str]}), {"names": ["name1", "name2", "x' or '1'='1"]}),
-        (SQLTask("write", "insert into ledger values (1, 2.5), (2, :amount)", SQLConfig(url=url), inputs={"amount": float},
-                 output_schema_type=None), {"amount": 1.0}),
+        (
+            SQLTask(
+                "by_min",
+                "select id, name, score, born from people where id >= {{.inputs.min_id}} order by id",
+                SQLConfig(url=url, batch_rows=7, rows_per_file=20),
+                inputs={"min_id": int},
+            ),
+            {"min_id": 12},
+        ),
+        (
+            SQLTask(
+                "agg",
+                "select count(*) as n, sum(score) as s from people where name in :names",
+                SQLConfig(url=url, reader="sqlalchemy"),
+                inputs={"names": list[str]},
+            ),
+            {"names": ["name1", "name2", "x' or '1'='1"]},
+        ),
+        (
+            SQLTask(
+                "write",
+                "insert into ledger values (1, 2.5), (2, :amount)",
+                SQLConfig(url=url),
+                inputs={"amount": float},
+                output_schema_type=None,
+            ),
+            {"amount": 1.0},
+        ),
     ]
 
 
@@ -77,8 +99,12 @@ def test_in_process_equals_the_real_image(storage, sql_image):
 def test_emulator_runs_upstream_sqlite3task(storage):
     """Upstream's own template task runs correctly: the emulator follows the contract, not our code."""
     root, db = storage
-    upstream = UpstreamTask("up", "select id, name from people where id < {{.inputs.n}}", inputs=kwtypes(n=int),
-                            task_config=UpstreamConfig(uri=str(db)))
+    upstream = UpstreamTask(
+        "up",
+        "select id, name from people where id < {{.inputs.n}}",
+        inputs=kwtypes(n=int),
+        task_config=UpstreamConfig(uri=str(db)),
+    )
     result = Emulator(str(root)).run(upstream, {"n": 3})
     assert result.outputs["results"].open().all()["id"].tolist() == [0, 1, 2]
 

@@ -35,17 +35,22 @@ def test_classify_scrubs_and_flattens_the_cause_chain():
     assert clean.__cause__ is None and clean.__context__ is None
 
 
-@pytest.mark.parametrize("custom, message", [
-    ({}, "no 'prebuilt' header"),
-    ({"prebuilt": {"type": "sql", "version": 1.5}}, "not an integer"),
-])
+@pytest.mark.parametrize(
+    "custom, message",
+    [
+        ({}, "no 'prebuilt' header"),
+        ({"prebuilt": {"type": "sql", "version": 1.5}}, "not an integer"),
+    ],
+)
 def test_headers_are_checked(custom, message):
     with pytest.raises(ValueError, match=message):
         read_header(custom)
 
 
 def test_canonical_json_is_independent_of_key_order_and_struct_floats():
-    assert canonical_json({"b": 1.0, "a": [2.0, {"d": 1, "c": None}]}) == canonical_json({"a": [2, {"c": None, "d": 1}], "b": 1})
+    assert canonical_json({"b": 1.0, "a": [2.0, {"d": 1, "c": None}]}) == canonical_json(
+        {"a": [2, {"c": None, "d": 1}], "b": 1}
+    )
 
 
 def test_executor_refuses_another_task_types_template():
@@ -57,7 +62,11 @@ def test_executor_refuses_another_task_types_template():
 
 def test_task_keywords_like_task_decorator_and_typos_refused():
     t = SQLTask("t", "select 1", SQLConfig(url="sqlite:////x.db"), retries=3, timeout=60, interruptible=True)
-    assert (t.metadata.retries, t.metadata.timeout, t.metadata.interruptible) == (3, datetime.timedelta(seconds=60), True)
+    assert (t.metadata.retries, t.metadata.timeout, t.metadata.interruptible) == (
+        3,
+        datetime.timedelta(seconds=60),
+        True,
+    )
     with pytest.raises(ConfigError, match="unknown keyword argument") as error:
         SQLTask("t", "select 1", SQLConfig(url="sqlite:////x.db"), retrys=3)
     assert error.value.field == "retrys"

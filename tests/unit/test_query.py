@@ -120,6 +120,11 @@ def test_value_positions_and_allowed_counts_still_bind(template):
 def test_reads_only_decides_read_only_opening():
     assert reads_only(["select 1", "with x as (select 1) select * from x", "values (1)"])
     assert reads_only(["select replace(name, 'a', 'b') from t"])
-    for writes in ("insert into t values (1)", "with x as (select 1) delete from t", "select * into n from t",
-                   "pragma journal_mode = wal", "create temp table x (a)"):
+    for writes in (
+        "insert into t values (1)",
+        "with x as (select 1) delete from t",
+        "select * into n from t",
+        "pragma journal_mode = wal",
+        "create temp table x (a)",
+    ):
         assert not reads_only(["select 1", writes]), writes

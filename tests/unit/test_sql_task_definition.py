@@ -47,9 +47,13 @@ def test_custom_matches_the_golden_file():
 def test_identity_is_stable_and_content_addressed():
     task = golden_task(container_image="registry.example/sql:1")
     assert task.identity == identity(json.loads(GOLDEN.read_text()), "registry.example/sql:1")
-    assert task.identity == "pb1-" + __import__("hashlib").sha256(
-        canonical_json({"custom": json.loads(GOLDEN.read_text()), "image": "registry.example/sql:1"}).encode()
-    ).hexdigest()[:32]
+    assert (
+        task.identity
+        == "pb1-"
+        + __import__("hashlib")
+        .sha256(canonical_json({"custom": json.loads(GOLDEN.read_text()), "image": "registry.example/sql:1"}).encode())
+        .hexdigest()[:32]
+    )
     other_image = golden_task(container_image="registry.example/sql:2")
     assert other_image.identity != task.identity
 
@@ -85,13 +89,20 @@ def test_default_image_ignores_the_registering_machines_environment(monkeypatch)
 
 
 def test_compat_classes_keep_upstream_signatures():
-    sqlite = SQLite3Task("s", "select * from t where a = '{{.inputs.a}}'", inputs={"a": str}, task_config=SQLite3Config(uri="s3://b/c.zip", compressed=True))
+    sqlite = SQLite3Task(
+        "s",
+        "select * from t where a = '{{.inputs.a}}'",
+        inputs={"a": str},
+        task_config=SQLite3Config(uri="s3://b/c.zip", compressed=True),
+    )
     assert sqlite.get_custom(SETTINGS)["statements"] == ["select * from t where a = :a"]
     assert sqlite.config.sqlite_file == "s3://b/c.zip" and sqlite.config.compressed
     alchemy = SQLAlchemyTask(
         "a",
         "insert into t values ({{.inputs.a}})",
-        task_config=SQLAlchemyConfig(uri="postgresql://u@h/db", secret_connect_args={"password": Secret(group="g", key="k")}),
+        task_config=SQLAlchemyConfig(
+            uri="postgresql://u@h/db", secret_connect_args={"password": Secret(group="g", key="k")}
+        ),
         inputs={"a": int},
         output_schema_type=None,
     )
@@ -138,11 +149,14 @@ def test_author_side_needs_flytekit_only(tmp_path):
     assert "'type': 'sql'" in done.stdout
 
 
-@pytest.mark.parametrize("make_task", [
-    lambda q, i: SQLTask("t", q, SQLConfig(url="sqlite:////x.db"), inputs=i),
-    lambda q, i: SQLite3Task("t", q, inputs=i, task_config=SQLite3Config(uri="s3://b/x.db")),
-    lambda q, i: SQLAlchemyTask("t", q, task_config=SQLAlchemyConfig(uri="postgresql://u@h/db"), inputs=i),
-])
+@pytest.mark.parametrize(
+    "make_task",
+    [
+        lambda q, i: SQLTask("t", q, SQLConfig(url="sqlite:////x.db"), inputs=i),
+        lambda q, i: SQLite3Task("t", q, inputs=i, task_config=SQLite3Config(uri="s3://b/x.db")),
+        lambda q, i: SQLAlchemyTask("t", q, task_config=SQLAlchemyConfig(uri="postgresql://u@h/db"), inputs=i),
+    ],
+)
 def test_every_sql_class_refuses_a_placeholder_that_is_not_a_value(make_task):
     with pytest.raises(ConfigError, match=r"input 'col' is a whole ORDER BY item.*\| identifier") as error:
         make_task("select * from tracks order by {{.inputs.col}}", {"col": str})
@@ -170,26 +184,35 @@ def test_output_columns_as_upstream():
     assert SQLAlchemyTask("t", "delete from t", task_config=alchemy, output_schema_type=None).output_columns is None
 
 
-NESTED = {"ssl": {"ca": "/etc/ssl/ca.pem", "key": "/etc/ssl/client-key.pem", "check_hostname": False},
-          "init_command": "SET time_zone = '+00:00'", "options": ["-c", "statement_timeout=5000"], "port": 3307}
+NESTED = {
+    "ssl": {"ca": "/etc/ssl/ca.pem", "key": "/etc/ssl/client-key.pem", "check_hostname": False},
+    "init_command": "SET time_zone = '+00:00'",
+    "options": ["-c", "statement_timeout=5000"],
+    "port": 3307,
+}
 
 
 def test_connect_args_take_nested_mappings_and_lists():
-    task = SQLAlchemyTask("t", "select 1", task_config=SQLAlchemyConfig(uri="mysql+pymysql://u@h/db", connect_args=NESTED))
+    task = SQLAlchemyTask(
+        "t", "select 1", task_config=SQLAlchemyConfig(uri="mysql+pymysql://u@h/db", connect_args=NESTED)
+    )
     custom = task.get_custom(SETTINGS)
     assert custom["connect_args"] == NESTED
     assert SQLConfig.from_custom({k: custom[k] for k in ("url", "connect_args")}).connect_args == NESTED
 
 
-@pytest.mark.parametrize("connect_args, field", [
-    ({"ssl": {"password": "x"}}, "config.connect_args.ssl.password"),
-    ({"ssl": {"ca": "/ca.pem", "options": {"api_key": "x"}}}, "config.connect_args.ssl.options.api_key"),
-    ({"servers": [{"token": "x"}]}, "config.connect_args.servers[0].token"),
-    ({"key": "not-a-path"}, "config.connect_args.key"),
-    ({"ssl": {"cert": "-----BEGIN PRIVATE KEY-----\nMII..."}}, "config.connect_args.ssl.cert"),
-    ({"ssl": {"ca": object()}}, "config.connect_args.ssl.ca"),
-    ({"ssl": {1: "x"}}, "config.connect_args.ssl"),
-])
+@pytest.mark.parametrize(
+    "connect_args, field",
+    [
+        ({"ssl": {"password": "x"}}, "config.connect_args.ssl.password"),
+        ({"ssl": {"ca": "/ca.pem", "options": {"api_key": "x"}}}, "config.connect_args.ssl.options.api_key"),
+        ({"servers": [{"token": "x"}]}, "config.connect_args.servers[0].token"),
+        ({"key": "not-a-path"}, "config.connect_args.key"),
+        ({"ssl": {"cert": "-----BEGIN PRIVATE KEY-----\nMII..."}}, "config.connect_args.ssl.cert"),
+        ({"ssl": {"ca": object()}}, "config.connect_args.ssl.ca"),
+        ({"ssl": {1: "x"}}, "config.connect_args.ssl"),
+    ],
+)
 def test_connect_args_refuse_credentials_at_any_depth(connect_args, field):
     with pytest.raises(ConfigError) as error:
         SQLConfig(url="mysql+pymysql://u@h/db", connect_args=connect_args).validate()

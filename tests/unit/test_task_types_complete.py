@@ -2,10 +2,10 @@
 
 import re
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor
 from flytekitplugins.prebuilt.kit.spec import task_types
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask
