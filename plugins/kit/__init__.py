@@ -8,6 +8,7 @@ re-validates them and runs. Importing this package needs flytekit only; names lo
 
 from flytekitplugins.prebuilt.kit.lazy import lazy_exports
 
+# name -> the module that defines it; every lazy package has such a table (kit.lazy), hence the same shape
 _WHERE = {
     "ConfigError": "config",
     "PrebuiltConfig": "config",

@@ -3,6 +3,7 @@ streamed to parquet. Importing it needs flytekit only; names load on first use (
 
 from flytekitplugins.prebuilt.kit.lazy import lazy_exports
 
+# name -> the module that defines it; every lazy package has such a table (kit.lazy), hence the same shape
 _WHERE = {
     "SQLAlchemyConfig": "compat",
     "SQLAlchemyTask": "compat",
