@@ -28,6 +28,14 @@ def test_pyflyte_run_the_quickstart():
     assert "customer   big orders" in done.stdout and "orders" in done.stdout
 
 
+def test_pyflyte_run_refuses_a_missing_input_naming_it():
+    done = subprocess.run(
+        [PYFLYTE, "run", "sql_quickstart.py", "big_orders"], cwd=EXAMPLES, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0
+    assert "input 'min_amount' was not given a value" in " ".join((done.stdout + done.stderr).split())
+
+
 def test_pyflyte_package_names_our_image_and_schema_version(tmp_path):
     out = tmp_path / "flyte-package.tgz"
     done = subprocess.run(
