@@ -229,9 +229,9 @@ def bundle() -> None:
 @click.option("--ignore", multiple=True, help="An extra .gitignore-style pattern.")
 def bundle_pack(source, output, ignore) -> None:
     """Pack SOURCE deterministically and print its digest (the same files always give the same digest)."""
-    from flytekitplugins.prebuilt.script import bundle as bundles
+    from flytekitplugins.prebuilt.script import packing
 
-    packed = _user(lambda: bundles.pack(source, extra_ignores=ignore))
+    packed = _user(lambda: packing.pack(source, extra_ignores=ignore))
     if output:
         with open(output, "wb") as f:
             f.write(packed.data)
@@ -244,10 +244,9 @@ def bundle_pack(source, output, ignore) -> None:
 @click.argument("task_name")
 def bundle_push(source, store, task_name) -> None:
     """Pack SOURCE and store it as a version of TASK_NAME in STORE (s3://..., gs://..., a folder)."""
-    from flytekitplugins.prebuilt.script import bundle as bundles
-    from flytekitplugins.prebuilt.script import versions
+    from flytekitplugins.prebuilt.script import packing, versions
 
-    click.echo(_user(lambda: versions.push(bundles.pack(source), store, task_name)))
+    click.echo(_user(lambda: versions.push(packing.pack(source), store, task_name)))
 
 
 @bundle.command("list")

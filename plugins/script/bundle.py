@@ -6,9 +6,9 @@ members, fixed timestamps and modes, fixed compression level). Extraction runs i
 bytes fetched from storage, so it trusts nothing: it checks the digest, then refuses unsafe members and
 oversized content before anything lands in the destination.
 
-Which files of a folder go in is decided in ``ignores`` (.gitignore at any depth, .prebuiltignore,
-.flyteignore, .dockerignore). The rest is the standard library plus the kit's errors: it runs on the author
-side and in the images.
+Packing a folder (author side: which files go in is decided by its ignore files) is ``packing.pack``; this
+module is the format and its reading, the standard library plus the kit's errors: it runs on the author side and
+in the images.
 """
 
 from __future__ import annotations
@@ -24,16 +24,14 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.errors import UserError
-from flytekitplugins.prebuilt.script.ignores import DEFAULT_IGNORES, IGNORE_FILE, SourceIgnore
 
-__all__ = ["DEFAULT_IGNORES", "IGNORE_FILE", "Bundle", "changed", "extract", "pack", "read_files", "verify"]
+__all__ = ["Bundle", "changed", "extract", "read_files", "verify"]
 
 MAX_BUNDLE_BYTES = 100 * 2**20
 MAX_UNPACKED_BYTES = 1 * 2**30
@@ -104,7 +102,7 @@ def _mode(executable: bool) -> int:
     return 0o755 if executable else 0o644
 
 
-def _build(
+def assemble(
     entries: Mapping[str, tuple[bool, Callable[[], bytes]]],
     max_bundle_bytes: int,
     max_unpacked_bytes: int,
@@ -135,73 +133,6 @@ def _build(
     if len(data) > max_bundle_bytes:
         raise UserError(f"bundle is {len(data)} bytes packed, more than the limit of {max_bundle_bytes}")
     return Bundle(data, hashlib.sha256(data).hexdigest(), tuple(names))
-
-
-def _loader(path: str, rel: str) -> Callable[[], bytes]:
-    def load() -> bytes:
-        try:
-            return Path(path).read_bytes()
-        except OSError as exc:
-            raise UserError(f"cannot read {rel!r} for the bundle: {exc}") from exc
-
-    return load
-
-
-def _selected(root: str, rules: SourceIgnore, max_files: int) -> Iterator[tuple[str, str]]:
-    """Yield (member path, real file path) for every file kept, refusing symlinks that leave the source."""
-    kept = rules.kept_files()
-    if len(kept) > max_files:
-        raise UserError(f"bundle source holds more than the limit of {max_files} files")
-    for rel in kept:
-        path = os.path.join(root, rel)
-        if os.path.islink(path):
-            path = os.path.realpath(path)
-            target = os.path.relpath(path, root)
-            if target == ".." or target.startswith(".." + os.sep) or os.path.isabs(target):
-                raise UserError(f"symlink {rel!r} points outside the bundle source (to {path})")
-            if os.path.isdir(path):
-                raise UserError(f"symlink {rel!r} points to a directory; only symlinks to files are bundled")
-            if not os.path.exists(path):
-                raise UserError(f"symlink {rel!r} is broken (points to {path})")
-            if rules.is_ignored(Path(target).as_posix()):
-                raise UserError(f"symlink {rel!r} points to an ignored file ({Path(target).as_posix()})")
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise UserError(f"{rel!r} is not a regular file (a socket, pipe or device cannot be bundled)")
-        yield rel, path
-
-
-def pack(
-    source: str | os.PathLike,
-    extra_ignores: Sequence[str] = (),
-    *,
-    max_bundle_bytes: int = MAX_BUNDLE_BYTES,
-    max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
-    max_files: int = MAX_FILES,
-) -> Bundle:
-    """Pack a folder (or one file, stored by its basename) into a deterministic bundle.
-
-    A folder's files are those its ignore files leave in (see ``ignores``): ``.gitignore`` files at any depth,
-    then DEFAULT_IGNORES, the root ``.prebuiltignore`` and ``extra_ignores`` (the last matching pattern wins),
-    and the root ``.flyteignore`` and ``.dockerignore``. A single-file source is packed as named, without
-    ignores. A source that does not exist, or is neither a file nor a folder, is a ``ConfigError`` on ``source``.
-    """
-    src = Path(source)
-    if not src.exists():
-        raise ConfigError("source", f"{str(src)!r} does not exist" + (" (broken symlink)" if src.is_symlink() else ""))
-    if src.is_file():
-        files = [(src.name, str(src))]
-    elif src.is_dir():
-        root = os.path.realpath(src)
-        files = list(_selected(root, SourceIgnore(root, extra_ignores), max_files))
-    else:
-        raise ConfigError("source", f"{str(src)!r} is neither a file nor a folder")
-    if not files:
-        raise UserError(f"bundle source {str(src)!r} has no files left after ignore rules")
-    sizes = sum(os.stat(path).st_size for _, path in files)
-    if sizes > max_unpacked_bytes:
-        raise UserError(f"bundle source holds {sizes} bytes, more than the limit of {max_unpacked_bytes}")
-    entries = {rel: (bool(os.stat(path).st_mode & stat.S_IXUSR), _loader(path, rel)) for rel, path in files}
-    return _build(entries, max_bundle_bytes, max_unpacked_bytes, max_files)
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -345,7 +276,7 @@ def changed(
         entries[path] = (entries.get(path, (False, b""))[0], bytes(content))
     if not entries:
         raise UserError("the changed bundle would be empty")
-    return _build(
+    return assemble(
         {name: (ex, lambda c=content: c) for name, (ex, content) in entries.items()},
         max_bundle_bytes,
         max_unpacked_bytes,

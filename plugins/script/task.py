@@ -14,7 +14,7 @@ from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
 from flytekitplugins.prebuilt.kit.quantities import check_limits, resources
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask, config_keywords
-from flytekitplugins.prebuilt.script import bundle, versions
+from flytekitplugins.prebuilt.script import bundle, packing, versions
 from flytekitplugins.prebuilt.script.config import DEPENDENCY_FILES, ScriptConfig, ScriptPreset, input_variable
 from flytekitplugins.prebuilt.script.spec import SPEC, BundleRef, ScriptExtras
 
@@ -71,7 +71,7 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
         requests = {**((preset.requests if preset else None) or {}), **(requests or {})}
         limits = {**((preset.limits if preset else None) or {}), **(limits or {})}
         check_limits(requests, limits)
-        self._bundle = bundle.pack(source, extra_ignores=tuple(ignore))
+        self._bundle = packing.pack(source, extra_ignores=tuple(ignore))
         _check_bundle(config, self._bundle)
         self._bundle_store, self._task_name = bundle_store.rstrip("/"), name
         if len(self._bundle.data) > INLINE_LIMIT and not self._bundle_store:

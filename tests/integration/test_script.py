@@ -246,10 +246,10 @@ def test_bad_definitions_fail_naming_the_field(kwargs, field):
 
 
 def test_bundle_versions_push_list_download_and_derive(tmp_path):
-    from flytekitplugins.prebuilt.script import bundle, versions
+    from flytekitplugins.prebuilt.script import packing, versions
 
     store = str(tmp_path / "store")
-    first = bundle.pack(PROJECT)
+    first = packing.pack(PROJECT)
     assert versions.push(first, store, "train") == versions.push(first, store, "train")  # content-addressed
     derived = versions.derive(
         store, "train", first.sha256, added={"config.py": b"x = 1\n"}, removed=["requirements.txt"]

@@ -9,14 +9,14 @@ import os
 import pytest
 from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
 from flytekitplugins.prebuilt.kit.errors import UserError
-from flytekitplugins.prebuilt.script import ScriptTask, bundle, versions
+from flytekitplugins.prebuilt.script import ScriptTask, packing, versions
 
 from tests.unit.test_script_bundle import project, write
 
 
 @pytest.mark.parametrize("scheme", ["", "file://"])
 def test_pushing_again_replaces_a_corrupted_object_and_leaves_a_good_one_alone(tmp_path, scheme):
-    packed = bundle.pack(project(tmp_path / "p"))
+    packed = packing.pack(project(tmp_path / "p"))
     store = f"{scheme}{tmp_path / 'store'}"
     uri = versions.push(packed, store, "job")
     stored = tmp_path / "store" / "job" / f"{packed.sha256}.zip"
@@ -34,7 +34,7 @@ def test_pushing_again_replaces_a_corrupted_object_and_leaves_a_good_one_alone(t
 
 
 def test_a_bundle_whose_bytes_do_not_match_its_digest_is_never_pushed(tmp_path):
-    packed = bundle.pack(project(tmp_path / "p"))
+    packed = packing.pack(project(tmp_path / "p"))
     forged = dataclasses.replace(packed, data=packed.data + b"\0")
     with pytest.raises(UserError, match=f"digest mismatch: expected {packed.sha256}"):
         versions.push(forged, str(tmp_path / "store"), "job")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.errors import UserError
-from flytekitplugins.prebuilt.script.bundle import changed, extract, pack, read_files, verify
+from flytekitplugins.prebuilt.script.bundle import changed, extract, read_files, verify
+from flytekitplugins.prebuilt.script.packing import pack
 
 
 def write(root: Path, files: dict[str, str | bytes]) -> Path:

@@ -17,8 +17,8 @@ import pytest
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.errors import UserError
 from flytekitplugins.prebuilt.script import ScriptTask
-from flytekitplugins.prebuilt.script.bundle import pack
 from flytekitplugins.prebuilt.script.ignores import DEFAULT_IGNORES, gitignore_patterns
+from flytekitplugins.prebuilt.script.packing import pack
 
 from tests.unit.test_script_bundle import project, write
 
