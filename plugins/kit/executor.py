@@ -63,10 +63,12 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
                 return self.run(Run(tt, config, extras, kwargs, scrubber))
         except Exception as error:
             clean = self.classify(error, scrubber)
-            if isinstance(clean, (UserError, TransientError)):
-                # the entrypoint reports FlyteUserRuntimeException as USER, recoverable iff the value is
-                raise FlyteUserRuntimeException(clean) from None  # the message once, not again as a cause
-            raise clean from None
+        # Raised outside the handler, so that nothing chains back (__context__) to the unscrubbed original, and
+        # the message is said once. The entrypoint reports FlyteUserRuntimeException as USER, recoverable iff the
+        # wrapped value is.
+        if isinstance(clean, (UserError, TransientError)):
+            raise FlyteUserRuntimeException(clean)
+        raise clean
 
     def load(self, custom: dict[str, Any]) -> tuple[C, X]:
         return self.SPEC.load(custom)
