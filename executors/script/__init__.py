@@ -65,14 +65,13 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
         return result
 
     def _run_in(self, run: Run[ScriptConfig, ScriptExtras], work: Path) -> Any:
-        from flytekitplugins.prebuilt.executors.script import environments, locks
+        from flytekitplugins.prebuilt.executors.script import environments
 
         config = run.config
         source = work / "src"
         bundle.extract(self._bundle_data(run.extras.bundle, work), source, run.extras.bundle.sha256)
         try:
-            spec = locks.detect(source, config.dependencies)
-            venv = environments.ensure_environment(spec, _cache_dir())
+            venv = self._environment(source, config)
         except UserError as error:
             raise DependencyInstallFailed(f"installing the bundle's dependencies failed: {error}") from None
         outputs_file = work / "outputs.json"
@@ -93,8 +92,18 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
             for part in config.command
         ]
         before = _snapshot(source) if config.changed_files_output else {}
-        _run(argv, env, source, config)
+        self._execute(run, argv, env, source)
         return self._outputs(run, source, outputs_file, before)
+
+    def _environment(self, source: Path, config: ScriptConfig) -> Path:
+        """The virtualenv the command runs in (the train type builds it on top of the image's torch)."""
+        from flytekitplugins.prebuilt.executors.script import environments, locks
+
+        return environments.ensure_environment(locks.detect(source, config.dependencies), _cache_dir())
+
+    def _execute(self, run: Run[ScriptConfig, ScriptExtras], argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        """Run the command, its inputs already in ``argv`` (the train type launches it under torchrun)."""
+        _run(argv, env, cwd, run.config)
 
     def _bundle_data(self, ref: BundleRef, work: Path) -> bytes:
         if ref.inline:

@@ -104,28 +104,29 @@ class ScriptPreset:
     limits: Optional[dict[str, Any]] = None
 
     MERGED = ("env", "secret_env", "artifacts")
+    CONFIG = ScriptConfig  # the config class presets build (the train type's TrainPreset builds a TrainConfig)
 
     @classmethod
     def of(cls, requests: Optional[dict] = None, limits: Optional[dict] = None, **fields) -> "ScriptPreset":
-        known = {f.name for f in dataclasses.fields(ScriptConfig)}
+        known = {f.name for f in dataclasses.fields(cls.CONFIG)}
         unknown = sorted(set(fields) - known)
         if unknown:
-            raise ConfigError(f"preset.{unknown[0]}", "not a ScriptConfig field")
+            raise ConfigError(f"preset.{unknown[0]}", f"not a {cls.CONFIG.__name__} field")
         return cls(fields, requests, limits)
 
     def extend(self, requests: Optional[dict] = None, limits: Optional[dict] = None, **fields) -> "ScriptPreset":
-        merged = _merge(self.fields, ScriptPreset.of(**fields).fields)
-        return ScriptPreset(
+        merged = _merge(self.fields, type(self).of(**fields).fields)
+        return type(self)(
             merged,
             {**(self.requests or {}), **(requests or {})} or None,
             {**(self.limits or {}), **(limits or {})} or None,
         )
 
     def config(self, **overrides) -> ScriptConfig:
-        values = _merge(self.fields, ScriptPreset.of(**overrides).fields)
+        values = _merge(self.fields, type(self).of(**overrides).fields)
         if isinstance(values.get("command"), list):
             values["command"] = tuple(values["command"])
-        return ScriptConfig(**values)
+        return self.CONFIG(**values)
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

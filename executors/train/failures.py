@@ -1,0 +1,225 @@
+"""Why a training command failed, told by the rank that failed first, and whether Flyte should retry it.
+
+When a rank raises, ``rank.py`` records the exception in the rank's ``TORCHELASTIC_ERROR_FILE`` (under torchrun's
+``--log-dir``); torchrun copies the first failure it saw into its own ``TORCHELASTIC_ERROR_FILE``
+(``torch/distributed/elastic/multiprocessing/errors/__init__.py``, ``record`` and ``ChildFailedError``). A
+rank's own error usually makes the others fail in their next collective ("Connection closed by peer"), often
+within the same second, which is all torch's timestamps tell apart; so every rank's file is read here and the
+root cause is the earliest failure that is not a communication error.
+
+| root cause | error | retried |
+|---|---|---|
+| a Python exception | ``USER:RankFailed``, the rank's exception and traceback | no |
+| CUDA out of memory | ``USER:CudaOutOfMemory``, with what to change | no |
+| a rendezvous or collective timeout, a lost peer (gloo/NCCL/c10d errors only) | ``USER:CommunicationFailed`` | yes |
+| a rank killed by SIGKILL (the kernel's OOM killer, a lost process) | ``USER:Killed`` | yes |
+| ``FlyteRecoverableException``, or a ``recoverable_error`` file beside its error file | ``USER:Recoverable`` | yes |
+| another signal (SIGSEGV, ...) | ``USER:RankFailed`` | no |
+
+The ``recoverable_error`` file is flytekit's own convention for its elastic PyTorch tasks
+(``plugins/flytekit-kf-pytorch/flytekitplugins/kfpytorch/error_handling.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
+
+RECOVERABLE_MARKER = "recoverable_error"
+TRACEBACK_CHARS = 6000  # of a rank's traceback in the error message (its end: where it failed)
+COMMUNICATION_TYPES = {
+    "DistNetworkError",  # torch.distributed: the store or a peer unreachable
+    "DistStoreError",  # the c10d store timed out (a rank never joined)
+    "DistBackendError",  # NCCL/gloo reported a failed or aborted communicator
+    "RendezvousError",
+    "RendezvousTimeoutError",
+    "RendezvousClosedError",
+    "RendezvousConnectionError",
+}
+COMMUNICATION_MESSAGE = re.compile(
+    "|".join(
+        [
+            r"connection (?:closed|reset) by peer",
+            r"broken pipe",
+            r"timed out waiting .*(?:recv|send|operation|clients|store)",
+            r"socket timeout",
+            r"collective operation timeout",
+            r"watchdog caught",
+            r"nccl communicator was aborted",
+            r"remote process exited or there was a network error",
+            r"rendezvous .*(?:timed out|closed)",
+        ]
+    ),
+    re.IGNORECASE,
+)
+CUDA_OOM = re.compile(r"cuda out of memory|cuda error: out of memory", re.IGNORECASE)
+CUDA_OOM_HINT = (
+    "the GPU ran out of memory: lower the batch size per process, use mixed precision (torch.autocast) or "
+    "activation checkpointing, or request a GPU with more memory"
+)
+# torchrun's summary of a failure without an error file (a signal): torch/distributed/elastic/multiprocessing/
+# errors/__init__.py, _FAILURE_FORMAT_TEMPLATE
+SIGNALLED = re.compile(r"rank\s*:\s*(\d+) \(local_rank: (\d+)\)\s*\n\s*exitcode\s*:\s*(-\d+)")
+
+
+class RankFailed(UserError):
+    error_code = "USER:RankFailed"
+
+
+class CudaOutOfMemory(UserError):
+    error_code = "USER:CudaOutOfMemory"
+
+
+class CommunicationFailed(TransientError):
+    error_code = "USER:CommunicationFailed"
+
+
+class RankKilled(TransientError):
+    error_code = "USER:Killed"
+
+
+class RankFailedRecoverably(TransientError):
+    error_code = "USER:Recoverable"
+
+
+@dataclass(frozen=True)
+class RankFailure:
+    """One rank's recorded exception."""
+
+    rank: int | None
+    local_rank: int | None
+    message: str  # 'ValueError: bad input'
+    traceback: str
+    types: tuple[str, ...]  # the exception's classes, most derived first
+    time_ns: int
+    recoverable_marker: bool = False
+
+    @property
+    def who(self) -> str:
+        rank = "?" if self.rank is None else self.rank
+        return f"rank {rank}" + (f" (local rank {self.local_rank})" if self.local_rank is not None else "")
+
+    @property
+    def is_communication(self) -> bool:
+        return bool(COMMUNICATION_TYPES & set(self.types)) or bool(COMMUNICATION_MESSAGE.search(self.message))
+
+    @property
+    def is_cuda_oom(self) -> bool:
+        return "OutOfMemoryError" in self.types or bool(CUDA_OOM.search(self.message))
+
+    @property
+    def is_recoverable(self) -> bool:
+        return self.recoverable_marker or "FlyteRecoverableException" in self.types
+
+    def describe(self) -> str:
+        text = self.traceback.strip() or self.message
+        if len(text) > TRACEBACK_CHARS:
+            text = "..." + text[-TRACEBACK_CHARS:]
+        return f"{self.who} failed: {self.message}\n{text}"
+
+
+def read_failures(log_dir: Path) -> list[RankFailure]:
+    """Every rank's error file under torchrun's ``--log-dir`` (unreadable ones are skipped)."""
+    failures = []
+    for path in sorted(log_dir.rglob("error.json")) if log_dir.is_dir() else []:
+        failure = _read(path)
+        if failure is not None:
+            failures.append(failure)
+    return failures
+
+
+def _read(path: Path) -> RankFailure | None:
+    try:
+        data = json.loads(path.read_text(errors="replace"))
+        message = data["message"]
+        if isinstance(message, str):  # torch's other format: {"message": str, "timestamp": int}
+            message = {"message": message, "extraInfo": {"timestamp": data.get("timestamp", 0)}}
+        extra = message.get("extraInfo", {})
+        ours = data.get("prebuilt") or {}
+        local_rank = ours.get("local_rank")
+        if local_rank is None and path.parent.name.isdigit():  # <log_dir>/<run>/attempt_N/<local rank>/error.json
+            local_rank = int(path.parent.name)
+        return RankFailure(
+            rank=ours.get("rank"),
+            local_rank=local_rank,
+            message=str(message.get("message", "")),
+            traceback=str(extra.get("py_callstack", "")),
+            types=tuple(ours.get("types") or ()),
+            time_ns=int(ours.get("time_ns") or int(extra.get("timestamp", 0)) * 10**9),
+            recoverable_marker=(path.parent / RECOVERABLE_MARKER).exists(),
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def root_cause(failures: list[RankFailure]) -> RankFailure:
+    """The earliest failure that is not a communication error (those follow another rank's failure), else the
+    earliest."""
+    own = [f for f in failures if not f.is_communication]
+    return min(own or failures, key=lambda f: f.time_ns)
+
+
+def explain(failures: list[RankFailure], launcher_error: str, output: str, fallback: str) -> Exception:
+    """The error the task fails with: from the ranks' failures, else from what torchrun wrote (its own error file
+    ``launcher_error``, the failures it printed in ``output``), else ``fallback``."""
+    killed = _signalled(output)
+    if failures:
+        cause = root_cause(failures)
+        others = len(failures) - 1
+        more = f"\n({others} other rank(s) failed after it; see the task log)" if others else ""
+        if cause.is_recoverable:
+            return RankFailedRecoverably(cause.describe() + more)
+        if cause.is_cuda_oom:
+            return CudaOutOfMemory(f"{CUDA_OOM_HINT}.\n{cause.describe()}{more}")
+        if cause.is_communication:
+            if killed:
+                return _killed(killed, f"\nthe other ranks then failed: {cause.describe()}")
+            return CommunicationFailed(
+                f"a rendezvous or collective operation failed (a lost or stuck peer); retrying may succeed.\n"
+                f"{cause.describe()}{more}"
+            )
+        return RankFailed(cause.describe() + more)
+    if killed:
+        return _killed(killed, "")
+    if launcher_error:
+        if COMMUNICATION_MESSAGE.search(launcher_error) or any(t in launcher_error for t in COMMUNICATION_TYPES):
+            return CommunicationFailed(f"torchrun failed to start or keep the ranks together: {launcher_error}")
+        return RuntimeError(f"torchrun failed: {launcher_error}")  # not the user's code: a SYSTEM error
+    return RankFailed(fallback)
+
+
+def launcher_error(path: Path) -> str:
+    """The exception torchrun recorded about itself (its ``@record`` main), or ''."""
+    try:
+        data = json.loads(path.read_text(errors="replace"))
+    except (OSError, ValueError):
+        return ""
+    message = data.get("message") if isinstance(data, dict) else None
+    if isinstance(message, dict):
+        return str(message.get("message", ""))
+    return str(message or "")
+
+
+def _signalled(output: str) -> tuple[int, int, int] | None:
+    """(rank, local rank, signal) of the first failure torchrun printed as killed by a signal."""
+    match = SIGNALLED.search(output[output.find("Root Cause") :] if "Root Cause" in output else output)
+    return (int(match.group(1)), int(match.group(2)), -int(match.group(3))) if match else None
+
+
+def _killed(killed: tuple[int, int, int], rest: str) -> Exception:
+    rank, local_rank, number = killed
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    who = f"rank {rank} (local rank {local_rank})"
+    if number == signal.SIGKILL:
+        return RankKilled(
+            f"{who} was killed ({name}: out of memory, or the process was lost); a retry may succeed{rest}"
+        )
+    return RankFailed(f"{who} died of {name}{rest}")

@@ -1,0 +1,115 @@
+"""One rank of a training command: torchrun starts ``python rank.py <command>`` once per process.
+
+It runs the user's script (or ``-m module``) as ``__main__``, exactly as ``python train.py`` would, and when the
+script fails it records the exception where torchrun looks for it: ``$TORCHELASTIC_ERROR_FILE``, in the format of
+torch's own ``@record`` (``torch/distributed/elastic/multiprocessing/errors/error_handler.py``,
+``record_exception``), so a plain script needs no decorator for its traceback to reach the task's error. Beside
+torch's fields, a ``prebuilt`` record says which rank failed, when (in nanoseconds: torch keeps whole seconds,
+too coarse to tell the first failure from the collective errors it causes in other ranks) and what the
+exception's classes are, for the executor to classify it.
+
+torchrun starts each rank in a session of its own (``subprocess_handler.py``, ``start_new_session``), out of reach
+of the signals the executor sends to torchrun's process group. A rank therefore asks the kernel to SIGKILL it when
+torchrun dies (Linux's parent death signal), so no rank outlives a torchrun stopped by the deadline or SIGTERM.
+
+This file runs in the user's environment, which does not have this package: it imports the standard library only.
+"""
+
+import ctypes
+import json
+import os
+import runpy
+import signal
+import sys
+import time
+import traceback
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def main() -> None:
+    _die_with_launcher()
+    args = sys.argv[1:]
+    if args[0] == "-m":
+        module = args[1]
+        sys.argv = [module, *args[2:]]  # run_module puts the module's path in argv[0], as `python -m`
+        sys.path[0] = os.getcwd()
+
+        def target():
+            return runpy.run_module(module, run_name="__main__", alter_sys=True)
+    else:
+        script = args[0]
+        sys.argv = list(args)
+        sys.path[0] = os.path.dirname(os.path.abspath(script))  # as `python script.py`, not this file's folder
+
+        def target():
+            return runpy.run_path(script, run_name="__main__")
+
+    try:
+        target()
+    except SystemExit as stop:
+        if stop.code not in (None, 0):
+            record(stop)
+        raise
+    except BaseException as error:
+        record(error)
+        raise
+
+
+def _die_with_launcher() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # torchrun died before prctl (this process was handed to init): the kernel will not tell
+        os._exit(1)
+
+
+def record(error: BaseException) -> None:
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return
+    message = f"{type(error).__name__}: {error}"
+    data = {
+        "message": {
+            "message": message,
+            "extraInfo": {"py_callstack": _user_traceback(error), "timestamp": str(int(time.time()))},
+        },
+        "prebuilt": {
+            "rank": _integer(os.environ.get("RANK")),
+            "local_rank": _integer(os.environ.get("LOCAL_RANK")),
+            "time_ns": time.time_ns(),
+            "types": [cls.__name__ for cls in type(error).__mro__],
+            "exit_code": error.code if isinstance(error, SystemExit) else None,
+        },
+    }
+    try:
+        with open(path, "w") as file:
+            json.dump(data, file, default=str)
+    except OSError as problem:  # the failure itself still reaches torchrun (exit code) and the log
+        print(f"could not record the failure in {path}: {problem}", file=sys.stderr)
+
+
+def _user_traceback(error: BaseException) -> str:
+    """The traceback from the user's code on: this file's and runpy's frames are noise."""
+    tb = error.__traceback__
+    while tb is not None and _is_ours(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
+
+
+def _is_ours(filename: str) -> bool:
+    return filename in (__file__, runpy.__file__) or filename.startswith("<frozen runpy")
+
+
+def _integer(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+if __name__ == "__main__":
+    main()

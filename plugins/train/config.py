@@ -1,0 +1,119 @@
+"""Configuration of the ``train`` task type: a ``script`` configuration plus how the command is launched
+(processes per node, nodes, communication backend) and where its TensorBoard logs go.
+
+The command is plain PyTorch: it reads ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE`` (set by torchrun) and
+``$PREBUILT_DIST_BACKEND`` and calls ``torch.distributed.init_process_group``; no Flyte code in it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flytekitplugins.prebuilt.kit.config import ConfigError, check_integer
+from flytekitplugins.prebuilt.script.config import ScriptConfig, ScriptPreset
+
+# What the executor gives every rank (docs/train/launch.md): the contract between the executor and a user's script.
+BACKEND_VARIABLE = "PREBUILT_DIST_BACKEND"  # 'nccl' on GPUs, 'gloo' on CPUs
+CHECKPOINT_VARIABLE = "PREBUILT_CHECKPOINT_DIR"  # restored from the previous attempt, saved when the attempt ends
+METRICS_VARIABLE = "PREBUILT_METRICS_FILE"  # JSON lines, drawn in the task's Deck
+TENSORBOARD_VARIABLE = "PREBUILT_TENSORBOARD_DIR"  # the FlyteDirectory output named by tensorboard_output
+TENSORBOARD_DIR = ".prebuilt/tensorboard"  # relative to the working folder: an artifact like any other
+
+BACKENDS = ("auto", "nccl", "gloo")
+# Set by torchrun for each rank, or read by it (PET_*, TORCHELASTIC_*): a task's env may not change them.
+LAUNCHER_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "GROUP_RANK")
+LAUNCHER_ENV_PREFIXES = ("PET_", "TORCHELASTIC_")
+MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+INTERPRETER = re.compile(r"^(python(\d(\.\d+)?)?|torchrun)$")
+MULTI_NODE_LATER = (
+    "multi-node training is not available yet: it arrives with support for Flyte's `pytorch` task type (a "
+    "Kubeflow PyTorchJob, one pod per node); train on one node with processes_per_node"
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig(ScriptConfig):
+    """How to train: every ``ScriptConfig`` field (``dependencies``, ``env``, ``secret_env``, ``deadline_seconds``,
+    ``artifacts``, ...) plus:
+
+    command             the entry point as an argv, first a script path in the bundle (``("train.py", "--lr",
+                        "{{.inputs.lr}}")``) or ``-m`` and a module; launched by torchrun, once per process.
+    processes_per_node  processes on the node: 0 (default) starts one per GPU the task requests, or one when it
+                        requests none; on CPUs give the number (each process is one gloo rank).
+    nodes               1; more nodes arrive with Flyte's PyTorchJob support (refused until then).
+    backend             'auto' (nccl when the task requests GPUs, else gloo), 'nccl' or 'gloo'; the ranks read it
+                        from ``$PREBUILT_DIST_BACKEND``.
+    tensorboard_output  name of a FlyteDirectory output that receives ``$PREBUILT_TENSORBOARD_DIR``.
+    """
+
+    processes_per_node: int = 0
+    nodes: int = 1
+    backend: str = "auto"
+    tensorboard_output: str = ""
+
+    def __post_init__(self):
+        # The TensorBoard folder is an artifact like any other, so the script executor collects it.
+        board, artifacts = self.tensorboard_output, self.artifacts
+        if isinstance(board, str) and board and isinstance(artifacts, dict) and board not in artifacts:
+            object.__setattr__(self, "artifacts", {**self.artifacts, self.tensorboard_output: TENSORBOARD_DIR})
+
+    def validate(self) -> None:
+        super().validate()
+        if self.shell:
+            raise ConfigError(self.field_name("shell"), "a training command is launched by torchrun, not a shell")
+        first = self.command[0]
+        if INTERPRETER.match(first):
+            raise ConfigError(
+                self.field_name("command"),
+                f"starts with {first!r}: torchrun runs the command with the environment's python; start it with "
+                f"the script, e.g. {['train.py', *self.command[1:2]]!r}, or with '-m', 'package.module'",
+            )
+        if first == "-m":
+            if len(self.command) < 2 or not MODULE_NAME.match(self.command[1]):
+                raise ConfigError(self.field_name("command"), "'-m' must be followed by a module name")
+        elif first.startswith("-") or first.startswith("/"):
+            raise ConfigError(
+                self.field_name("command"), f"{first!r}: expected a script path inside the bundle, or '-m' and a module"
+            )
+        check_integer(self.processes_per_node, self.field_name("processes_per_node"))
+        check_integer(self.nodes, self.field_name("nodes"), minimum=1)
+        if self.nodes > 1:
+            raise ConfigError(self.field_name("nodes"), MULTI_NODE_LATER)
+        if self.backend not in BACKENDS:
+            raise ConfigError(self.field_name("backend"), f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
+        for name in [*self.env, *self.secret_env]:
+            if name in LAUNCHER_ENV or name.startswith(LAUNCHER_ENV_PREFIXES):
+                raise ConfigError(
+                    self.field_name(f"env.{name}"),
+                    f"is set or read by torchrun (reserved: {', '.join(LAUNCHER_ENV)} and names starting with "
+                    f"{', '.join(LAUNCHER_ENV_PREFIXES)})",
+                )
+        if self.tensorboard_output and self.artifacts.get(self.tensorboard_output) != TENSORBOARD_DIR:
+            raise ConfigError(
+                self.field_name("tensorboard_output"),
+                f"{self.tensorboard_output!r} is also in artifacts with another path; the output receives "
+                f"${TENSORBOARD_VARIABLE}, remove it from artifacts",
+            )
+
+    @property
+    def script(self) -> str:
+        """The script the command starts ('' for ``-m module``)."""
+        return "" if self.command[0] == "-m" else self.command[0].removeprefix("./")
+
+
+@dataclass(frozen=True)
+class TrainPreset(ScriptPreset):
+    """A reusable partial ``TrainConfig`` (AME's fromTemplate); ``TrainPreset.of(...)``, ``.extend(...)``.
+
+    A ``ScriptPreset`` works too: ``TrainTask(preset=cpu_job)`` adopts it."""
+
+    CONFIG = TrainConfig
+
+    @classmethod
+    def adopt(cls, preset: ScriptPreset | None) -> "TrainPreset":
+        if preset is None:
+            return cls()
+        if not isinstance(preset, ScriptPreset):
+            raise ConfigError("preset", f"expected a TrainPreset or ScriptPreset, got {type(preset).__name__}")
+        return preset if isinstance(preset, cls) else cls(preset.fields, preset.requests, preset.limits)

@@ -1,0 +1,131 @@
+"""The train task type's definition: its contract (golden custom), and every mistake refused when the task is defined,
+naming the field."""
+
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+from flytekit import Secret
+from flytekit.configuration import ImageConfig, SerializationSettings
+from flytekit.tools.translator import get_serializable
+from flytekit.types.directory import FlyteDirectory
+from flytekitplugins.prebuilt.kit import ConfigError
+from flytekitplugins.prebuilt.kit.contract import canonical_json
+from flytekitplugins.prebuilt.script import ScriptPreset
+from flytekitplugins.prebuilt.script.spec import ScriptExtras
+from flytekitplugins.prebuilt.train import TrainConfig, TrainPreset, TrainTask
+from flytekitplugins.prebuilt.train.config import TENSORBOARD_DIR
+from flytekitplugins.prebuilt.train.spec import SPEC
+
+GOLDEN = Path(__file__).parent / "golden"
+SOURCE = str(GOLDEN / "train_src")
+SETTINGS = SerializationSettings(project="p", domain="d", version="v1", image_config=ImageConfig.auto_default_image())
+
+
+def golden_train_task() -> TrainTask:
+    return TrainTask(
+        "golden",
+        source=SOURCE,
+        config=TrainConfig(
+            command=("train.py", "--lr", "{{.inputs.lr}}"),
+            processes_per_node=2,
+            env={"MODE": "fast"},
+            secret_env={"TOKEN": Secret(group="api", key="token")},
+            deadline_seconds=600,
+            tensorboard_output="logs",
+        ),
+        inputs={"lr": float},
+        outputs={"accuracy": float, "logs": FlyteDirectory},
+        requests={"cpu": "2"},
+    )
+
+
+def test_train_custom_is_the_golden_v1():
+    """tests/unit/golden/train_custom_v1.json pins schema version 1 of the train type's custom."""
+    custom = get_serializable(OrderedDict(), SETTINGS, golden_train_task()).template.custom
+    assert canonical_json(custom) == canonical_json(json.loads((GOLDEN / "train_custom_v1.json").read_text()))
+
+
+def test_the_executor_reads_back_a_typed_train_config_and_the_bundle():
+    config, extras = SPEC.load(golden_train_task().get_custom(SETTINGS))
+    assert isinstance(config, TrainConfig) and isinstance(extras, ScriptExtras)
+    assert config.processes_per_node == 2 and config.nodes == 1 and config.backend == "auto"
+    assert config.artifacts == {"logs": TENSORBOARD_DIR}  # the TensorBoard folder is collected as an artifact
+
+
+def test_the_template_runs_pyflyte_execute_with_the_checkpoint_prefixes():
+    template = get_serializable(OrderedDict(), SETTINGS, golden_train_task()).template
+    args = template.container.args
+    assert args[args.index("--checkpoint-path") + 1] == "{{.checkpointOutputPrefix}}"
+    assert args[args.index("--prev-checkpoint") + 1] == "{{.prevCheckpointPrefix}}"
+    assert args.index("--prev-checkpoint") < args.index("--resolver")
+    assert template.type == "prebuilt-train" and template.metadata.runtime.version  # flytekit's runtime metadata
+
+
+def test_gpus_in_kubernetes_units_reach_the_container_resources():
+    task = TrainTask("gpu", source=SOURCE, command=["train.py"], requests={"gpu": 2, "cpu": "8"}, limits={"gpu": 2})
+    resources = get_serializable(OrderedDict(), SETTINGS, task).template.container.resources
+    assert {(e.name, e.value) for e in resources.requests} >= {(2, "2")}  # ResourceName.GPU == 2
+    assert task.config.processes_per_node == 0  # one per GPU, decided where the GPUs are
+
+
+@pytest.mark.parametrize(
+    "keywords, field, message",
+    [
+        ({"nodes": 2}, "config.nodes", "arrives with support for Flyte's `pytorch` task type"),
+        ({"nodes": 0}, "config.nodes", "expected an integer >= 1"),
+        ({"command": ["python", "train.py"]}, "config.command", "start it with the script"),
+        ({"command": ["torchrun", "train.py"]}, "config.command", "start it with the script"),
+        ({"command": ["-m"]}, "config.command", "'-m' must be followed by a module name"),
+        ({"command": ["-m", "not a module"]}, "config.command", "'-m' must be followed by a module name"),
+        ({"command": ["/abs/train.py"]}, "config.command", "expected a script path inside the bundle"),
+        ({"command": ["missing.py"]}, "config.command", "'missing.py' is not in the bundle"),
+        ({"command": ["train.py"], "shell": True}, "config.shell", "launched by torchrun, not a shell"),
+        ({"processes_per_node": -1}, "config.processes_per_node", "expected an integer >= 0"),
+        ({"backend": "mpi"}, "config.backend", "'mpi' is not one of auto, nccl, gloo"),
+        ({"backend": "nccl"}, "config.backend", "nccl needs GPUs"),
+        ({"env": {"RANK": "3"}}, "config.env.RANK", "is set or read by torchrun"),
+        ({"env": {"PET_NNODES": "2"}}, "config.env.PET_NNODES", "is set or read by torchrun"),
+        ({"env": {"PREBUILT_DIST_BACKEND": "mpi"}}, "config.env.PREBUILT_DIST_BACKEND", "is set by the executor"),
+        ({"tensorboard_output": "logs", "artifacts": {"logs": "runs/"}}, "config.tensorboard_output", "remove it"),
+        ({"tensorboard_output": "accuracy"}, "outputs.accuracy", "must be FlyteFile or FlyteDirectory"),
+        ({"requests": {"gpu": "1.5"}}, "requests.gpu", "GPUs are whole devices"),
+        ({"requests": {"gpu": 1}, "processes_per_node": 2}, "config.processes_per_node", "nccl needs a GPU per"),
+        ({"retires": 2}, "retires", "unknown keyword argument"),
+    ],
+)
+def test_mistakes_are_refused_at_definition_naming_the_field(keywords, field, message):
+    keywords = {"command": ["train.py"], **keywords}
+    with pytest.raises(ConfigError) as error:
+        TrainTask("t", source=SOURCE, outputs={"accuracy": float}, **keywords)
+    assert error.value.field == field and message in str(error.value)
+
+
+def test_two_processes_on_cpus_with_gloo_and_a_module_entry_point():
+    task = TrainTask("m", source=SOURCE, command=["-m", "train", "--x", "1"], processes_per_node=2)
+    assert task.config.command == ("-m", "train", "--x", "1") and task.config.script == ""
+    assert TrainTask("s", source=SOURCE, command=["./train.py"], backend="gloo").config.script == "train.py"
+
+
+def test_presets_build_train_configs_and_script_presets_are_adopted():
+    cpu = TrainPreset.of(processes_per_node=2, deadline_seconds=600, requests={"cpu": "2"}, env={"A": "1"})
+    task = TrainTask("p", source=SOURCE, command=["train.py"], preset=cpu.extend(env={"B": "2"}, nodes=1))
+    assert isinstance(task.config, TrainConfig) and task.config.processes_per_node == 2
+    assert task.config.env == {"A": "1", "B": "2"} and task.config.deadline_seconds == 600
+    assert task.resources.requests.cpu == "2"  # the preset's resources travel with it
+    shared = ScriptPreset.of(dependencies="none", secret_env={"TOKEN": Secret(group="g", key="k")})
+    adopted = TrainTask("s", source=SOURCE, command=["train.py"], preset=shared, processes_per_node=3)
+    assert adopted.config.dependencies == "none" and adopted.config.processes_per_node == 3
+    assert [s.key for s in adopted.security_context.secrets] == ["k"]
+    with pytest.raises(ConfigError, match="not a TrainConfig field"):
+        TrainPreset.of(processes=2)
+    with pytest.raises(ConfigError, match="not a ScriptConfig field"):
+        ScriptPreset.of(processes_per_node=2)  # a script preset stays a script preset
+
+
+def test_config_or_keywords_not_both():
+    with pytest.raises(ConfigError, match="give either config, or command"):
+        TrainTask("c", source=SOURCE, config=TrainConfig(command=("train.py",)), command=["train.py"])
+    with pytest.raises(ConfigError, match="not both"):
+        TrainTask("c", source=SOURCE, config=TrainConfig(command=("train.py",)), processes_per_node=2)
