@@ -154,6 +154,9 @@ class Emulator:
     def _paths(self, data_dir: str, execution: str, attempt: int) -> Paths:
         unique = hashlib.sha1(f"{execution}/n0/{attempt}".encode()).hexdigest()[:20]
         raw = os.path.join(self.root, "raw", unique[:2], unique)
+        # A retry reads the previous attempt's checkpoint (flytepropeller pkg/controller/nodes/task/
+        # taskexec_context.go, ComputePreviousCheckpointPath); the first attempt has none.
+        previous = self._paths(data_dir, execution, attempt - 1).checkpoint_prefix if attempt else ""
         return Paths(
             input_path=os.path.join(data_dir, "inputs.pb"),
             input_prefix=data_dir,
@@ -162,7 +165,7 @@ class Emulator:
             task_template_path=os.path.join(data_dir, "task.pb"),
             per_retry_unique_key=f"a{unique}",
             checkpoint_prefix=os.path.join(raw, "_flytecheckpoints"),
-            previous_checkpoint_prefix=os.path.join(self.root, "raw", "prev", "_flytecheckpoints") if attempt else "",
+            previous_checkpoint_prefix=previous,
         )
 
     def _backend_env(self, template: TaskTemplate, execution: str, attempt: int) -> dict[str, str]:
