@@ -190,6 +190,7 @@ class Builder:
                 raise ImageError(f"wheelhouse {self.wheelhouse} holds no wheels")
             for wheel in wheels:
                 shutil.copy(wheel, context / "wheelhouse")
+        self._download_extra_wheels(task_type, context / "extra-wheels")
         bundle = self.ca_bundle or os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
         if self.ca_bundle and not Path(self.ca_bundle).is_file():
             raise ImageError(f"CA bundle {self.ca_bundle} does not exist")
@@ -197,6 +198,25 @@ class Builder:
             shutil.copy(bundle, context / "ca.crt")
         else:
             (context / "ca.crt").write_text("")  # the Dockerfile copies it either way
+
+    def _download_extra_wheels(self, task_type: str, target: Path) -> None:
+        """The wheels of ``images/<type>/extra-wheels.txt`` (requirements outside the type's extra, such as the train
+        type's torch) with their dependencies, into ``context/extra-wheels/`` for the type's Dockerfile to install.
+        pip finds them as configured here (its find-links, its index), or in the wheelhouse only."""
+        listed = source_tree() / "images" / task_type / "extra-wheels.txt"
+        if not listed.is_file():
+            return
+        target.mkdir()
+        where = ["--no-index", "--find-links", self.wheelhouse] if self.wheelhouse else []
+        platform = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64"]
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version"]
+            + [images.IMAGE_PYTHON, *platform, *where, "-d", str(target), "-r", str(listed)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise ImageError(f"downloading images/{task_type}/extra-wheels.txt failed:\n{done.stderr[-2000:]}")
 
     def _source_hash(self, task_type: str) -> str:
         """What decides the image's content: its pinned requirements and the package's sources."""
