@@ -145,9 +145,9 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
         return values[0] if len(values) == 1 else tuple(values) if values else None
 
 
-def _run(argv: list[str], env: dict[str, str], cwd: Path, config: ScriptConfig) -> None:
-    """Run with output streamed (and scrubbed) line by line; the deadline, an interruption and the end of the
-    command each stop its whole process group (see ``process``)."""
+def _run(argv: list[str], env: dict[str, str], cwd: Path, config: ScriptConfig, on_line=None) -> None:
+    """Run with output streamed (and scrubbed) line by line, to ``on_line`` if given (it relays them then); the
+    deadline, an interruption and the end of the command each stop its whole process group (see ``process``)."""
     command = argv[0] if config.shell else argv
     logger.info(
         f"script: running {argv!r}" + (f" (deadline {config.deadline_seconds}s)" if config.deadline_seconds else "")
@@ -160,7 +160,7 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path, config: ScriptConfig) 
             env=env,
             timeout=config.deadline_seconds or None,
             grace=config.grace_seconds,
-            on_line=_relay,
+            on_line=on_line or _relay,
             keep=TAIL_LINES,
         )
     except OSError as error:

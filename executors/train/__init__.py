@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flytekitplugins.prebuilt.executors.script import ScriptExecutor, ScriptExited, _cache_dir, _run
+from flytekitplugins.prebuilt.executors.script import ScriptExecutor, ScriptExited, _cache_dir, _relay, _run
 from flytekitplugins.prebuilt.executors.train import checkpoints, failures, framework, launch, metrics
 from flytekitplugins.prebuilt.kit.errors import UserError
 from flytekitplugins.prebuilt.kit.executor import Run, write_deck_file
@@ -59,12 +59,12 @@ class TrainExecutor(ScriptExecutor):
             }
             python = Path(env["VIRTUAL_ENV"]) / "bin" / "python"
             command = launch.torchrun_command(python, launch.topology(config, gpus), log_dir, argv)
+            watcher = failures.SummaryWatcher(relay=_relay)
             try:
-                _run(command, env, cwd, config)
+                _run(command, env, cwd, config, on_line=watcher)
             except ScriptExited as exited:
-                raise failures.explain(
-                    failures.read_failures(log_dir), failures.launcher_error(launcher_file), str(exited), str(exited)
-                ) from None
+                ranks, launcher = failures.read_failures(log_dir), failures.launcher_error(launcher_file)
+                raise failures.explain(ranks, launcher, watcher.signalled, str(exited)) from None
             finally:
                 records, skipped = metrics.read_metrics(metrics_file)
                 write_deck_file(run.scrubber.scrub(metrics.deck_html(records, skipped)))

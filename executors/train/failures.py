@@ -62,9 +62,10 @@ CUDA_OOM_HINT = (
     "the GPU ran out of memory: lower the batch size per process, use mixed precision (torch.autocast) or "
     "activation checkpointing, or request a GPU with more memory"
 )
-# torchrun's summary of a failure without an error file (a signal): torch/distributed/elastic/multiprocessing/
-# errors/__init__.py, _FAILURE_FORMAT_TEMPLATE
-SIGNALLED = re.compile(r"rank\s*:\s*(\d+) \(local_rank: (\d+)\)\s*\n\s*exitcode\s*:\s*(-\d+)")
+# torchrun's summary of each failed rank (torch/distributed/elastic/multiprocessing/errors/__init__.py,
+# _FAILURE_FORMAT_TEMPLATE): '  rank      : 1 (local_rank: 1)', then '  exitcode  : -9 (pid: 4242) (SIGKILL)'
+SUMMARY_RANK = re.compile(r"^\s*rank\s*:\s*(\d+) \(local_rank: (\d+)\)\s*$")
+SUMMARY_EXIT = re.compile(r"^\s*exitcode\s*:\s*(-?\d+)")
 
 
 class RankFailed(UserError):
@@ -164,10 +165,31 @@ def root_cause(failures: list[RankFailure]) -> RankFailure:
     return min(own or failures, key=lambda f: f.time_ns)
 
 
-def explain(failures: list[RankFailure], launcher_error: str, output: str, fallback: str) -> Exception:
-    """The error the task fails with: from the ranks' failures, else from what torchrun wrote (its own error file
-    ``launcher_error``, the failures it printed in ``output``), else ``fallback``."""
-    killed = _signalled(output)
+class SummaryWatcher:
+    """An output line handler that hands every line on and remembers the ranks torchrun's summary says a signal
+    killed: they leave no error file, and the summary may be longer than the output tail a failure keeps."""
+
+    def __init__(self, relay):
+        self._relay, self._rank = relay, None
+        self.signalled: list[tuple[int, int, int]] = []  # (rank, local rank, signal number)
+
+    def __call__(self, line: str) -> None:
+        self._relay(line)
+        rank, exit_code = SUMMARY_RANK.match(line), SUMMARY_EXIT.match(line)
+        if rank:
+            self._rank = (int(rank.group(1)), int(rank.group(2)))
+        elif exit_code and self._rank is not None:
+            if int(exit_code.group(1)) < 0:
+                self.signalled.append((*self._rank, -int(exit_code.group(1))))
+            self._rank = None
+
+
+def explain(
+    failures: list[RankFailure], launcher_error: str, signalled: list[tuple[int, int, int]], fallback: str
+) -> Exception:
+    """The error the task fails with: from the ranks' failures, else from what torchrun reported (the ranks a signal
+    killed, its own error file ``launcher_error``), else ``fallback``."""
+    killed = _first_signal(signalled)
     if failures:
         cause = root_cause(failures)
         others = len(failures) - 1
@@ -205,10 +227,12 @@ def launcher_error(path: Path) -> str:
     return str(message or "")
 
 
-def _signalled(output: str) -> tuple[int, int, int] | None:
-    """(rank, local rank, signal) of the first failure torchrun printed as killed by a signal."""
-    match = SIGNALLED.search(output[output.find("Root Cause") :] if "Root Cause" in output else output)
-    return (int(match.group(1)), int(match.group(2)), -int(match.group(3))) if match else None
+def _first_signal(signalled: list[tuple[int, int, int]]) -> tuple[int, int, int] | None:
+    """The signal that explains the failure: SIGTERM is torchrun stopping the other ranks once one failed (or the
+    executor's own stop), never a cause; a crash (SIGSEGV, SIGABRT, ...) explains more than a SIGKILL."""
+    causes = [s for s in signalled if s[2] != signal.SIGTERM]
+    crashes = [s for s in causes if s[2] != signal.SIGKILL]
+    return (crashes or causes or [None])[0]
 
 
 def _killed(killed: tuple[int, int, int], rest: str) -> Exception:
