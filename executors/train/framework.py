@@ -194,7 +194,7 @@ def explain(error: UserError, framework: Framework) -> UserError:
     if not RESOLUTION_FAILED.search(text) or not (mentioned & framework.names()):
         return error
     start = RESOLUTION_FAILED.search(text).start()
-    reason = text[text.rfind("\n", 0, start) + 1 :].strip()
+    reason = " ".join(text[text.rfind("\n", 0, start) + 1 :].split())  # the resolver wraps lines at its width
     return UserError(
         f"the bundle's requirements conflict with the framework this image provides, which they are installed on "
         f"top of and may not replace: {framework.describe()}.\n{reason}"

@@ -1,0 +1,178 @@
+"""How a training run fails, through the platform emulator (pyflyte-execute in a subprocess, Flyte's error document,
+retries of RECOVERABLE errors): real torchrun, real gloo, small scripts that fail on purpose."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from flyteidl.core import errors_pb2
+from flytekit import Secret
+from flytekit.models.core.errors import ContainerError, ErrorDocument
+from flytekit.types.directory import FlyteDirectory
+from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
+from flytekitplugins.prebuilt.train import TrainTask
+
+SECRET = "tr41n-s3cret-value-Zq9"
+
+
+@pytest.fixture(autouse=True)
+def env_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PREBUILT_ENV_CACHE", str(tmp_path / "env-cache"))
+
+
+def bundle(tmp_path: Path, script: str, **files: str) -> str:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text(textwrap.dedent(script))
+    for name, text in files.items():
+        (project / name).write_text(text)
+    return str(project)
+
+
+def fails(tmp_path: Path, script: str, retries: int = 0, **keywords) -> TaskFailed:
+    task = TrainTask(
+        "failing",
+        source=bundle(tmp_path, script),
+        command=["main.py"],
+        processes_per_node=2,
+        dependencies="none",
+        retries=retries,
+        **keywords,
+    )
+    with pytest.raises(TaskFailed) as failure:
+        Emulator(str(tmp_path / "store"), secrets={("api", "token"): SECRET}).run(task, {})
+    return failure.value
+
+
+def test_a_ranks_python_error_is_the_tasks_error_and_not_retried(tmp_path):
+    failure = fails(
+        tmp_path,
+        """
+        import os, time
+        def load_shard(rank):
+            if rank == 1:
+                raise ValueError(f"shard {rank} has 0 rows")
+            time.sleep(5)
+        load_shard(int(os.environ["RANK"]))
+        """,
+        retries=2,
+    )
+    assert (failure.origin, failure.kind, failure.code) == ("USER", "NON_RECOVERABLE", "USER:RankFailed")
+    assert failure.attempts == 1
+    assert "rank 1 (local rank 1) failed: ValueError: shard 1 has 0 rows" in failure.message
+    assert 'File "main.py", line 5, in load_shard' in failure.message  # the rank's own traceback
+    assert "ChildFailedError" not in failure.message.split("Message:")[-1]
+
+
+def test_cuda_out_of_memory_is_a_user_error_with_a_hint(tmp_path):
+    failure = fails(
+        tmp_path,
+        """
+        import torch
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 15.77 GiB total)")
+        """,
+        retries=1,
+    )
+    assert (failure.kind, failure.code, failure.attempts) == ("NON_RECOVERABLE", "USER:CudaOutOfMemory", 1)
+    assert "the GPU ran out of memory: lower the batch size per process" in failure.message
+    assert "OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB" in failure.message
+
+
+def test_a_collective_timeout_is_recoverable_and_retried(tmp_path):
+    failure = fails(
+        tmp_path,
+        """
+        import datetime, os, time
+        import torch, torch.distributed as dist
+        dist.init_process_group(os.environ["PREBUILT_DIST_BACKEND"], timeout=datetime.timedelta(seconds=3))
+        if dist.get_rank() == 1:
+            time.sleep(60)  # a stuck peer
+        dist.all_reduce(torch.ones(1))
+        """,
+        retries=1,
+    )
+    assert (failure.origin, failure.kind, failure.code) == ("USER", "RECOVERABLE", "USER:CommunicationFailed")
+    assert failure.attempts == 2  # retried once, as the task allows
+    assert "rank 0 (local rank 0) failed: " in failure.message and "Timed out" in failure.message
+
+
+def test_the_deadline_is_recoverable_and_the_checkpoint_written_before_it_is_restored(tmp_path):
+    script = """
+    import json, os, time
+    from pathlib import Path
+    checkpoint = Path(os.environ["PREBUILT_CHECKPOINT_DIR"]) / "progress.json"
+    rank = int(os.environ["RANK"])
+    if checkpoint.exists():
+        if rank == 0:
+            Path(os.environ["PREBUILT_OUTPUTS_FILE"]).write_text(checkpoint.read_text())
+    else:
+        if rank == 0:
+            checkpoint.write_text(json.dumps({"epochs_done": 3}))
+        time.sleep(600)  # the first attempt runs past its deadline
+    """
+    task = TrainTask(
+        "slow",
+        source=bundle(tmp_path, script),
+        command=["main.py"],
+        processes_per_node=2,
+        dependencies="none",
+        deadline_seconds=10,
+        grace_seconds=2,
+        outputs={"epochs_done": int},
+        retries=1,
+    )
+    run = Emulator(str(tmp_path / "store")).run(task, {})
+    assert run.attempts == 2 and run.outputs == {"epochs_done": 3}
+    first = ErrorDocument.from_flyte_idl(
+        errors_pb2.ErrorDocument.FromString((Path(run.output_prefix).parent / "0" / "error.pb").read_bytes())
+    ).error
+    assert (first.code, first.kind) == ("USER:Timeout", ContainerError.Kind.RECOVERABLE)
+    assert "ran past its deadline of 10s" in first.message
+
+
+def test_secrets_are_masked_in_every_ranks_output_and_in_the_error(tmp_path):
+    failure = fails(
+        tmp_path,
+        """
+        import os, time
+        rank, token = os.environ["RANK"], os.environ["API_TOKEN"]
+        print(f"rank {rank} uses {token}", flush=True)
+        time.sleep(2)
+        if rank == "1":
+            raise PermissionError(f"the service refused {token}")
+        time.sleep(5)
+        """,
+        secret_env={"API_TOKEN": Secret(group="api", key="token")},
+    )
+    assert SECRET not in failure.logs and SECRET not in failure.message
+    assert "rank 0 uses ***" in failure.logs and "rank 1 uses ***" in failure.logs
+    assert "PermissionError: the service refused ***" in failure.message
+
+
+def test_the_tensorboard_folder_is_a_directory_output(tmp_path):
+    script = """
+    import json, os
+    from pathlib import Path
+    logs = Path(os.environ["PREBUILT_TENSORBOARD_DIR"])
+    (logs / f"events.rank{os.environ['RANK']}").write_text("scalars")
+    if os.environ["RANK"] == "0":
+        backend = os.environ["PREBUILT_DIST_BACKEND"]
+        Path(os.environ["PREBUILT_OUTPUTS_FILE"]).write_text(json.dumps({"backend": backend}))
+    """
+    task = TrainTask(
+        "board",
+        source=bundle(tmp_path, script),
+        command=["main.py"],
+        processes_per_node=2,
+        dependencies="none",
+        tensorboard_output="tensorboard",
+        outputs={"backend": str, "tensorboard": FlyteDirectory},
+    )
+    run = Emulator(str(tmp_path / "store")).run(task, {})
+    assert run.outputs["backend"] == "gloo"
+    folder = Path(run.outputs["tensorboard"].download())
+    assert sorted(p.name for p in folder.iterdir()) == ["events.rank0", "events.rank1"]
+    assert json.loads(json.dumps(sorted(p.read_text() for p in folder.iterdir()))) == ["scalars", "scalars"]
