@@ -28,6 +28,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from flytekitplugins.prebuilt.executors.script import ScriptKilled as RankKilled  # the same failure: USER:Killed
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 
 RECOVERABLE_MARKER = "recoverable_error"
@@ -78,10 +79,6 @@ class CudaOutOfMemory(UserError):
 
 class CommunicationFailed(TransientError):
     error_code = "USER:CommunicationFailed"
-
-
-class RankKilled(TransientError):
-    error_code = "USER:Killed"
 
 
 class RankFailedRecoverably(TransientError):

@@ -37,13 +37,11 @@ class TrainTask(ScriptTask):
         name: str,
         source: str,
         command: Optional[Sequence[str]] = None,
-        inputs: Optional[dict[str, type]] = None,
-        outputs: Optional[dict[str, type]] = None,
         config: Optional[TrainConfig] = None,
         preset: Optional[ScriptPreset] = None,
         requests: Optional[dict[str, Any]] = None,
         limits: Optional[dict[str, Any]] = None,
-        **kwargs,
+        **kwargs,  # inputs, outputs, bundle_store, ignore (as ScriptTask), flytekit's (retries, cache, ...)
     ):
         fields = config_keywords(TrainConfig, config, kwargs)
         if config is None:
@@ -57,9 +55,7 @@ class TrainTask(ScriptTask):
             raise ConfigError("config", "give either config, or command (with an optional preset)")
         config.check()
         _check_processes(config, _gpus(requests, limits))
-        super().__init__(
-            name, source, inputs=inputs, outputs=outputs, config=config, requests=requests, limits=limits, **kwargs
-        )
+        super().__init__(name, source, config=config, requests=requests, limits=limits, **kwargs)
         script = config.script
         if script and not INPUT_PLACEHOLDER.search(script) and not self.bundle.has_file(script):
             raise ConfigError(
