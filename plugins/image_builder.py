@@ -247,9 +247,18 @@ def runtime_requirements(task_type: str) -> list[str]:
     return pinned
 
 
+def extra_wheel_requirements(task_type: str) -> list[str]:
+    """The requirements of ``images/<type>/extra-wheels.txt`` (none without one)."""
+    listed = source_tree() / "images" / task_type / "extra-wheels.txt"
+    lines = listed.read_text().splitlines() if listed.is_file() else []
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
 def fill_wheelhouse(task_types_: list[str], directory: str, say: Callable[[str], None] = print) -> None:
-    """Download the wheels of every image's requirements (plus uv) into ``directory``, for offline builds."""
-    requirements = sorted({r for t in task_types_ for r in runtime_requirements(t)} | {f"uv=={version('uv')}"})
+    """Download the wheels of every image's requirements (plus uv, and its extra wheels) into ``directory``, for
+    offline builds."""
+    wanted = {r for t in task_types_ for r in [*runtime_requirements(t), *extra_wheel_requirements(t)]}
+    requirements = sorted(wanted | {f"uv=={version('uv')}"})
     stamp = Path(directory) / "requirements.txt"
     if stamp.is_file() and stamp.read_text().split() == requirements:
         say(f"wheelhouse {directory} is up to date")

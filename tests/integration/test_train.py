@@ -76,6 +76,34 @@ def test_a_lost_process_is_retried_and_resumes_from_the_checkpoint_through_the_e
     assert "rank 1 (local rank 1) was killed (SIGKILL" in message
 
 
+@pytest.fixture(scope="module")
+def train_image() -> str:
+    """images/train/Dockerfile built from the current sources (a no-op when up to date)."""
+    from tests.conftest import built_image
+
+    return built_image("train")
+
+
+def test_the_digits_example_in_the_train_image(tmp_path, uninterrupted, train_image):
+    """The CPU image: torch from /opt/framework, scikit-learn installed on top by uid 1000, two gloo ranks."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    volume.chmod(0o777)
+    env, mounts = {"PREBUILT_ENV_CACHE": str(volume)}, [str(volume)]
+    if os.environ.get("PIP_CERT"):  # this machine reaches the package index through a TLS-inspecting proxy
+        env["SSL_CERT_FILE"], mounts = os.environ["PIP_CERT"], [*mounts, os.environ["PIP_CERT"]]
+    (tmp_path / "store").mkdir()
+    started = time.monotonic()
+    run = Emulator(str(tmp_path / "store"), mounts=mounts, env=env).run(
+        train_quickstart.train_digits, {"epochs": 8}, image=train_image, in_container=True
+    )
+    print(f"digits run in the train image: {time.monotonic() - started:.1f}s")
+    assert {k: run.outputs[k] for k in OUTPUTS} == {k: uninterrupted[k] for k in OUTPUTS}  # the same numbers
+    (environment,) = volume.glob("requirements-*/lib/python3.11/site-packages")
+    assert (environment / "sklearn").is_dir() and not (environment / "torch").exists()  # torch: the image's
+    assert (environment / "prebuilt_framework.pth").read_text() == "/opt/framework\n"
+
+
 def first_attempt_error(run) -> tuple[str, int, str]:
     """The error document the first attempt wrote: (code, kind, message)."""
     path = Path(run.output_prefix).parent / "0" / "error.pb"
