@@ -137,9 +137,12 @@ def test_secrets_are_masked_in_every_ranks_output_and_in_the_error(tmp_path):
     failure = fails(
         tmp_path,
         """
-        import os, time
+        import json, os, time
         rank, token = os.environ["RANK"], os.environ["API_TOKEN"]
         print(f"rank {rank} uses {token}", flush=True)
+        if rank == "0":
+            with open(os.environ["PREBUILT_METRICS_FILE"], "a") as metrics:
+                metrics.write(json.dumps({"step": 1, f"loss with {token}": 0.5}) + "\\n")
         time.sleep(2)
         if rank == "1":
             raise PermissionError(f"the service refused {token}")
@@ -150,6 +153,8 @@ def test_secrets_are_masked_in_every_ranks_output_and_in_the_error(tmp_path):
     assert SECRET not in failure.logs and SECRET not in failure.message
     assert "rank 0 uses ***" in failure.logs and "rank 1 uses ***" in failure.logs
     assert "PermissionError: the service refused ***" in failure.message
+    (deck,) = (tmp_path / "store").rglob("deck.html")  # written for the failed attempt too
+    assert SECRET not in deck.read_text() and "loss with ***" in deck.read_text()
 
 
 def test_the_tensorboard_folder_is_a_directory_output(tmp_path):
