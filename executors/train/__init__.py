@@ -28,11 +28,8 @@ class TrainExecutor(ScriptExecutor):
     def _environment(self, source: Path, config: TrainConfig) -> Path:
         from flytekitplugins.prebuilt.executors.script import environments, locks
 
-        provided = framework.find_framework()
-        cache = _cache_dir()
-        spec = framework.LayeredSpec(
-            locks.detect(source, config.dependencies), provided, framework.stub_requirements(provided, cache)
-        )
+        provided, cache = framework.find_framework(), _cache_dir()
+        spec = framework.LayeredSpec(locks.detect(source, config.dependencies), provided, cache)
         try:
             return environments.ensure_environment(spec, cache)
         except UserError as error:

@@ -171,20 +171,21 @@ def _digest(data: bytes) -> str:
 
 
 class LayeredSpec(DependencySpec):
-    """A bundle's dependency spec on top of the framework: its requirement lines (derived only when the environment
-    is built, as the bundle's own spec does), then the framework's stubs. Its key covers both."""
+    """A bundle's dependency spec on top of the framework: its requirement lines, then the framework's stubs (built
+    under ``cache_dir``). Both are made only when the environment is built, so a warm start reads no lock file and
+    writes nothing (a read-only cache works). Its key covers both."""
 
-    __slots__ = ("base", "layer")
+    __slots__ = ("base", "framework", "cache_dir")
 
-    def __init__(self, base: DependencySpec, framework: Framework, layer: list[str]):
+    def __init__(self, base: DependencySpec, framework: Framework, cache_dir: Path):
         key = hashlib.sha256(f"{base.key}/{framework.key}".encode()).hexdigest()[:24]
         super().__init__(base.kind, (), key, base.python_version, project_dir=base.project_dir)
-        object.__setattr__(self, "base", base)
-        object.__setattr__(self, "layer", tuple(layer))
+        for name, value in (("base", base), ("framework", framework), ("cache_dir", Path(cache_dir))):
+            object.__setattr__(self, name, value)
 
     @property
     def requirements(self) -> tuple[str, ...]:
-        return (*self.base.requirements, *self.layer)
+        return (*self.base.requirements, *stub_requirements(self.framework, self.cache_dir))
 
 
 def explain(error: UserError, framework: Framework) -> UserError:

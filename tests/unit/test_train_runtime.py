@@ -287,11 +287,12 @@ def test_stubs_carry_the_installed_metadata_and_the_torch_stub_the_site(tmp_path
 def test_the_layered_spec_adds_the_stubs_to_the_bundles_requirements_and_keys_both(tmp_path):
     found = framework.find_framework()
     base = DependencySpec("requirements", ["six==1.16.0"], "k" * 24)
-    layered = framework.LayeredSpec(base, found, ["torch @ file:///x.whl"])
-    assert layered.requirements == ("six==1.16.0", "torch @ file:///x.whl") and layered.kind == "requirements"
+    layered = framework.LayeredSpec(base, found, tmp_path / "cache")
     assert layered.key != base.key and layered.name == f"requirements-{layered.key}"
-    other = framework.LayeredSpec(DependencySpec("requirements", ["six==1.17.0"], "j" * 24), found, [])
-    assert other.key != layered.key
+    assert not (tmp_path / "cache").exists()  # nothing is written before the environment is built
+    assert layered.requirements == ("six==1.16.0", *framework.stub_requirements(found, tmp_path / "cache"))
+    other = framework.LayeredSpec(DependencySpec("requirements", ["six==1.17.0"], "j" * 24), found, tmp_path)
+    assert other.key != layered.key and layered.kind == "requirements"
 
 
 def test_a_resolution_conflict_with_the_framework_names_both():
