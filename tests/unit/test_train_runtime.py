@@ -310,3 +310,14 @@ def test_a_resolution_conflict_with_the_framework_names_both():
     assert "old-vision==0.1 depends on torch<2" in str(error)
     unrelated = UserError("installing dependencies failed: No solution found: you require nonexistent-pkg==9")
     assert framework.explain(unrelated, found) is unrelated
+
+
+def test_the_executor_loads_no_task_class_and_never_imports_torch_itself():
+    code = (
+        "import sys\n"
+        "import flytekitplugins.prebuilt.executors.train\n"
+        "print(sorted(m for m in sys.modules if m.startswith('flytekitplugins.prebuilt') or m == 'torch'))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    for absent in ("prebuilt.train.task", "prebuilt.script.task", "prebuilt.kit.task", "prebuilt.emulator", "'torch'"):
+        assert absent not in loaded
