@@ -12,6 +12,13 @@ FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
 
 .PHONY: demo test unit images images-offline publish local-base bench lint docker postgres registry clean
 
+# uv does not read pip's configuration: hand it the machine's find-links (where a local CPU build of torch is
+# offered), so that the dev install takes that wheel instead of the CUDA build and its GBs from the index.
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+ifneq ($(strip $(FIND_LINKS)),)
+export UV_FIND_LINKS ?= $(FIND_LINKS)
+endif
+
 $(VENV)/.installed: pyproject.toml
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv==0.13.8
 	@test -x $(PY) || uv venv -q --python 3.11 $(VENV)
