@@ -217,7 +217,10 @@ def test_a_malformed_secret_is_refused_without_showing_it(tasks_file, secret, sa
 
 def test_image_name_of_an_unknown_task_type(tmp_path):
     line = one_line_mistake(prebuilt("image-name", "nosuchtype", cwd=tmp_path))
-    assert line == "Error: unknown task type 'nosuchtype'; the task types are: script, sql"
+    from flytekitplugins.prebuilt.kit.spec import task_types
+
+    assert line == f"Error: unknown task type 'nosuchtype'; the task types are: {', '.join(task_types())}"
+    assert {"script", "sql"} <= set(task_types())
     assert prebuilt("image-name", "script", cwd=tmp_path).stdout.startswith(
         "ghcr.io/flytekitplugins-prebuilt/prebuilt-script:"
     )
