@@ -234,9 +234,15 @@ class PageRun:
                 path = self.copy / block.file
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(block.code)
+        # make in the copy must never reinstall the shared venv (its editable install would then point at this
+        # temporary copy): a `make` first on PATH treats the venv's stamp as up to date, whatever the dates say
+        wrappers = folder / "bin"
+        wrappers.mkdir(exist_ok=True)
+        (wrappers / "make").write_text(f'#!/bin/sh\nexec {shutil.which("make")} -o .venv/.installed "$@"\n')
+        (wrappers / "make").chmod(0o755)
         self.env = {
             **{name: value for name, value in os.environ.items() if name not in TEST_ONLY_ENV},
-            "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PATH": f"{wrappers}{os.pathsep}{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "VIRTUAL_ENV": str(VENV),
             "TMPDIR": str(folder / "tmp"),
             "PYTHONPATH": str(folder / "site"),
