@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
+from flytekit.core.base_task import IgnoreOutputs
 from flytekit.core.context_manager import ExecutionState, FlyteContextManager
 from flytekit.core.shim_task import ShimTaskExecutor
 from flytekit.exceptions.user import FlyteUserRuntimeException
@@ -41,6 +42,11 @@ class Run(Generic[C, X]):
         return list(self.template.interface.outputs.keys())
 
 
+class NoOutputs(Exception):
+    """Raised by ``run`` when this replica of a multi-pod task ends without outputs: another replica writes them
+    (as flytekit's own distributed tasks do with ``IgnoreOutputs``)."""
+
+
 class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
     """Base for executors. Subclasses set ``SPEC`` (their task type's ``TaskTypeSpec``) and implement ``run``.
 
@@ -61,13 +67,16 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
                 config, extras = self.load(tt.custom)
                 _check_inputs(tt, kwargs)
                 return self.run(Run(tt, config, extras, kwargs, scrubber))
+        except NoOutputs as done:  # the entrypoint then uploads nothing (flytekit bin/entrypoint.py)
+            raise FlyteUserRuntimeException(IgnoreOutputs(str(done))) from None
         except Exception as error:
-            clean = self.classify(error, scrubber)
+            clean, failed_at = self.classify(error, scrubber), getattr(error, "failed_at", None)
         # Raised outside the handler, so that nothing chains back (__context__) to the unscrubbed original, and
         # the message is said once. The entrypoint reports FlyteUserRuntimeException as USER, recoverable iff the
-        # wrapped value is.
+        # wrapped value is; ``failed_at`` (when the error says when it happened) becomes the error document's
+        # timestamp, by which Flyte picks the first of several pods' errors.
         if isinstance(clean, (UserError, TransientError)):
-            raise FlyteUserRuntimeException(clean)
+            raise FlyteUserRuntimeException(clean, timestamp=failed_at)
         raise clean
 
     def load(self, custom: dict[str, Any]) -> tuple[C, X]:

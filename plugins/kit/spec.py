@@ -16,6 +16,7 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from flytekitplugins.prebuilt.kit.backend_plugin import unwrap
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 from flytekitplugins.prebuilt.kit.contract import HEADER_KEY, header, read_header
 from flytekitplugins.prebuilt.kit.errors import UserError
@@ -69,7 +70,10 @@ class TaskTypeSpec(Generic[C, X]):
         return {**header(self.name, self.schema_version), **config.to_custom(), **extras.to_custom()}
 
     def load(self, custom: dict[str, Any]) -> tuple[C, X]:
-        """The config and extras of a template, re-validated; ``UserError`` for another type or version."""
+        """The config and extras of a template, re-validated; ``UserError`` for another type or version.
+
+        A template that a backend plugin runs carries ours under one key (``kit.backend_plugin``)."""
+        custom = unwrap(custom)
         try:
             task_type, version = read_header(custom)
         except ValueError as e:

@@ -14,6 +14,7 @@ from flytekit.core.cache import Cache
 from flytekit.core.interface import Interface
 from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
 from flytekit.models.security import Secret
+from flytekitplugins.prebuilt.kit.backend_plugin import BackendPlugin
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 from flytekitplugins.prebuilt.kit.contract import identity
 from flytekitplugins.prebuilt.kit.images import default_image
@@ -62,7 +63,10 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         image = container_image or default_image(spec.name)
         if not isinstance(image, str) or not image.strip():
             raise ConfigError("container_image", "expected an image name")
+        plugin = self.backend_plugin(config)
         self._custom = spec.custom(config, spec.extras() if extras is None else extras)
+        if plugin is not None:
+            self._custom = plugin.wrap(self._custom)
         self._config, self._extras = config, extras
         self._identity = identity(self._custom, image)
         super().__init__(
@@ -70,8 +74,9 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             task_config=config,
             container_image=image,
             executor_type=spec.executor_class(),
-            task_type=spec.flyte_task_type,  # unknown to Flyte's plugins: the container plugin runs it
-            task_type_version=spec.schema_version,
+            # prebuilt-<name> is unknown to Flyte's plugins: its container plugin runs it
+            task_type=plugin.task_type if plugin else spec.flyte_task_type,
+            task_type_version=plugin.version if plugin else spec.schema_version,
             interface=Interface(inputs=inputs or {}, outputs=outputs or {}),
             secret_requests=_merge_secrets(config.secrets(), secret_requests or []),
             metadata=self._metadata(
@@ -79,6 +84,11 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             ),
             **kwargs,
         )
+
+    def backend_plugin(self, config: C) -> Optional[BackendPlugin]:
+        """The Flyte backend plugin that runs this task, if not the container plugin (e.g. a multi-node training
+        task is a Kubeflow PyTorchJob). Called before flytekit's initialisation: use ``config`` only."""
+        return None
 
     @property
     def config(self) -> C:
