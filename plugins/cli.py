@@ -485,5 +485,16 @@ def _library_file(filename: str) -> bool:
     )
 
 
+def _add_project_commands() -> None:
+    """``flyte-prebuilt project ...`` (plugins/project/commands.py), when the project extra is installed."""
+    try:
+        from flytekitplugins.prebuilt.project.commands import project
+    except ImportError:  # without ruamel.yaml/jsonschema the other commands still work
+        return
+    main.add_command(project)
+
+
+_add_project_commands()
+
 if __name__ == "__main__":
     main()

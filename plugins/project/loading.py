@@ -1,0 +1,32 @@
+"""``load(path)``: a project file, checked as a whole, then compiled; every problem of it in one ``ProjectErrors``."""
+
+from __future__ import annotations
+
+import os
+
+from flytekitplugins.prebuilt.project.checking import check
+from flytekitplugins.prebuilt.project.compiling import Compiler, Project
+from flytekitplugins.prebuilt.project.errors import ProjectErrors
+from flytekitplugins.prebuilt.project.schema import FILE_NAME
+from flytekitplugins.prebuilt.project.source import read
+from flytekitplugins.prebuilt.project.templates import Templates
+
+
+def load(path: str | os.PathLike = FILE_NAME) -> Project:
+    """The project in ``path`` (a file, or a folder holding ``flyte-prebuilt.yaml``), its tasks, pipelines and
+    launch plans built; ``ProjectErrors`` listing every problem (``file:line:column: field: expected ...``)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, FILE_NAME)
+    source = read(path)
+    found = check(source)
+    problems = [problem for _, problem in found]
+    if not isinstance(source.data, dict) or "project" not in source.data or not isinstance(source.data["project"], str):
+        raise ProjectErrors(problems)
+    templates = Templates(source, check)
+    compiler = Compiler(source, templates, {p for p, _ in found})
+    project = compiler.compile()
+    problems += templates.problems + compiler.problems
+    if problems:
+        raise ProjectErrors(problems)
+    return project
