@@ -6,7 +6,10 @@ not by the registering machine). ``flyte-prebuilt images build`` tags its builds
 name. Once an image is published, its digest is recorded in ``images.lock.json`` (shipped in the
 package) and tasks name it by digest, ``<repository>@sha256:...``, so what runs is exactly what was
 tested. Unlike upstream, no environment variable of the registering machine (FLYTE_INTERNAL_IMAGE,
-...) changes it: override per task with ``container_image=``.
+...) changes it. A registration changes it the way Flyte changes images, by name in flytekit's image
+configuration (``pyflyte register --image prebuilt-sql=mirror.example/prebuilt-sql:...``, or the config
+file's ``images`` section): a platform team's mirror, with no task code touched. ``container_image=``
+overrides it per task.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from __future__ import annotations
 import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from flytekit.configuration import ImageConfig
 
 DEFAULT_REGISTRY = "ghcr.io/flytekitplugins-prebuilt"
 IMAGE_PYTHON = "3.11"  # the Python of images/<type>/Dockerfile's base
@@ -44,6 +50,15 @@ def default_image(task_type: str, lock_file: Optional[Path] = None) -> str:
     if entry and entry.get("package_version") == package_version():
         return f"{entry['image'].rsplit(':', 1)[0]}@{entry['digest']}"
     return image_tag(task_type)
+
+
+def registered_image(task_type: str, image_config: Optional["ImageConfig"] = None) -> str:
+    """The image a registration runs a task of this type in: the one its image configuration names
+    ``prebuilt-<type>`` (flytekit ``ImageConfig.find_image``), else ours (``default_image``)."""
+    named = image_config.find_image(repository_name(task_type)) if image_config is not None else None
+    if named is None:
+        return default_image(task_type)
+    return named.full if named.tag or named.digest else named.fqn  # a config file's entry may have neither
 
 
 def read_lock(lock_file: Optional[Path] = None) -> dict:

@@ -6,8 +6,11 @@ when the pod is created. Here it fails when the task is defined, naming the fiel
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from flytekit import Resources
 from flytekitplugins.prebuilt.kit.config import ConfigError
@@ -30,6 +33,7 @@ SUFFIXES = {
 }
 QUANTITY = re.compile(r"^(?P<number>[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)(?P<suffix>[a-zA-Z]{0,2})$")
 RESOURCE_NAMES = {"cpu": "cpu", "memory": "mem", "gpu": "gpu", "ephemeral_storage": "ephemeral_storage"}
+KUBERNETES_NAMES = {flytekit: ours for ours, flytekit in RESOURCE_NAMES.items()}  # flytekit's Resources.mem: memory
 
 
 def parse_quantity(value: str | int | float, field: str) -> Decimal:
@@ -69,3 +73,39 @@ def check_limits(requests: dict | None, limits: dict | None, field: str = "limit
             requests[name], f"requests.{name}"
         ):
             raise ConfigError(f"{field}.{name}", f"{limit} is below the request {requests[name]}")
+
+
+def requests_and_limits(requests: Any = None, limits: Any = None, resources: Any = None) -> tuple[dict, dict]:
+    """``requests``/``limits`` as mappings in Kubernetes units ({"cpu": "500m", "memory": "2Gi"}), whichever way a
+    task was given them, so that every task type takes what ``@task`` takes: flytekit ``Resources`` or a mapping,
+    or ``resources=`` alone, where a ``(request, limit)`` pair sets both and a single value the request only
+    (flytekit ``ResourceSpec.from_multiple_resource``)."""
+    if resources is None:
+        return _mapping(requests, "requests"), _mapping(limits, "limits")
+    if requests is not None or limits is not None:
+        raise ConfigError("resources", "give resources= or requests=/limits=, not both")
+    requests, limits = {}, {}
+    for name, value in _mapping(resources, "resources", pairs=True).items():
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise ConfigError(f"resources.{name}", f"expected a value or a (request, limit) pair, got {value!r}")
+            requests[name], limits[name] = value
+        else:
+            requests[name] = value
+    return requests, limits
+
+
+def _mapping(given: Any, field: str, pairs: bool = False) -> dict:
+    if given is None:
+        return {}
+    if isinstance(given, Resources):
+        given = {KUBERNETES_NAMES[f.name]: getattr(given, f.name) for f in dataclasses.fields(given)}
+        given = {name: value for name, value in given.items() if value is not None}
+    elif not isinstance(given, Mapping):
+        raise ConfigError(
+            field, f"expected flytekit Resources or a mapping such as {{'cpu': '1', 'memory': '2Gi'}}, got {given!r}"
+        )
+    for name, value in given.items():
+        if isinstance(value, (list, tuple)) and not pairs:
+            raise ConfigError(f"{field}.{name}", "a (request, limit) pair belongs in resources=")
+    return dict(given)

@@ -12,7 +12,7 @@ from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
-from flytekitplugins.prebuilt.kit.quantities import check_limits, resources
+from flytekitplugins.prebuilt.kit.quantities import requests_and_limits
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask, config_keywords
 from flytekitplugins.prebuilt.script import bundle, packing, versions
 from flytekitplugins.prebuilt.script.config import DEPENDENCY_FILES, ScriptConfig, ScriptPreset, input_variable
@@ -50,8 +50,8 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
         outputs: Optional[dict[str, type]] = None,
         config: Optional[ScriptConfig] = None,
         preset: Optional[ScriptPreset] = None,
-        requests: Optional[dict[str, Any]] = None,
-        limits: Optional[dict[str, Any]] = None,
+        requests: Any = None,
+        limits: Any = None,
         bundle_store: str = "",
         ignore: Sequence[str] = (),
         **kwargs,
@@ -68,9 +68,10 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
         config.check()  # types first: the checks below read the fields
         inputs, outputs = dict(inputs or {}), dict(outputs or {})
         _check_interface(config, inputs, outputs)
-        requests = {**((preset.requests if preset else None) or {}), **(requests or {})}
-        limits = {**((preset.limits if preset else None) or {}), **(limits or {})}
-        check_limits(requests, limits)
+        # flytekit Resources or mappings in Kubernetes units, over the preset's (PrebuiltTask checks them)
+        requests, limits = requests_and_limits(requests, limits, kwargs.pop("resources", None))
+        requests = {**((preset.requests if preset else None) or {}), **requests}
+        limits = {**((preset.limits if preset else None) or {}), **limits}
         self._bundle = packing.pack(source, extra_ignores=tuple(ignore))
         _check_bundle(config, self._bundle)
         self._bundle_store, self._task_name = bundle_store.rstrip("/"), name
@@ -88,8 +89,8 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
             extras=ScriptExtras(self._bundle_ref()),
             inputs=inputs,
             outputs=outputs,
-            requests=resources(requests, "requests"),
-            limits=resources(limits, "limits"),
+            requests=requests,
+            limits=limits,
             **kwargs,
         )
 

@@ -27,6 +27,7 @@ class SQLTask(PrebuiltTask[SQLConfig]):
     """
 
     SPEC = SPEC
+    WRITES_DECK = True  # the result's schema, row count and first rows
 
     def __init__(
         self,
