@@ -1,15 +1,19 @@
 """Executor of the ``train`` task type: the ``script`` executor (bundle, environment, inputs, secrets, deadline,
 outputs) with the command launched under torchrun, on an environment layered over the image's torch, with a
-checkpoint folder that survives retries, a metrics Deck, and failures told by the rank that failed first."""
+checkpoint folder that survives retries, a metrics Deck, and failures told by the rank that failed first.
+
+With several nodes, every pod of the PyTorchJob runs this executor on the same template; the master pod (node 0,
+holding global rank 0) writes the outputs, the Deck and the checkpoint, the others end without outputs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from flytekit.core.context_manager import FlyteContextManager
 from flytekitplugins.prebuilt.executors.script import ScriptExecutor, ScriptExited, _cache_dir, _relay, _run
 from flytekitplugins.prebuilt.executors.train import checkpoints, failures, framework, launch, metrics
 from flytekitplugins.prebuilt.kit.errors import UserError
-from flytekitplugins.prebuilt.kit.executor import Run, write_deck_file
+from flytekitplugins.prebuilt.kit.executor import NoOutputs, Run, write_deck_file
 from flytekitplugins.prebuilt.script.spec import ScriptExtras
 from flytekitplugins.prebuilt.train.config import (
     BACKEND_VARIABLE,
@@ -39,10 +43,20 @@ class TrainExecutor(ScriptExecutor):
         config, state = run.config, cwd.parent / "train"  # the working folder's sibling: not in changed files
         gpus = launch.requested_gpus(run.template)
         log_dir, launcher_file = state / "torchrun", state / "torchrun-error.json"
+        python = Path(env["VIRTUAL_ENV"]) / "bin" / "python"
+        node = launch.topology(config, gpus)
+        if node is not None:
+            command = launch.torchrun_command(python, node, log_dir, argv)
+        elif FlyteContextManager.current_context().execution_state.is_local_execution():
+            nodes = launch.local_nodes(config, gpus)
+            node = nodes[0]  # this process stands for the master: it writes the outputs
+            command = launch.local_nodes_command(python, nodes, log_dir, argv)
+        else:
+            raise UserError(launch.NO_OPERATOR.format(nodes=config.nodes))
         tensorboard = cwd / TENSORBOARD_DIR
         tensorboard.mkdir(parents=True, exist_ok=True)
         # Saved and restored together: a resumed attempt appends to the curves of the attempts before it.
-        with checkpoints.checkpoint_folder(state / "checkpoint") as saved:
+        with checkpoints.checkpoint_folder(state / "checkpoint", save=node.writes_outputs) as saved:
             folder, metrics_file = saved / "files", saved / "metrics.jsonl"
             folder.mkdir(exist_ok=True)
             env = {
@@ -54,8 +68,6 @@ class TrainExecutor(ScriptExecutor):
                 "TORCHELASTIC_ERROR_FILE": str(launcher_file),  # where torchrun copies the first failure
                 "PYTHONUNBUFFERED": "1",  # the ranks' output reaches the log as it is written
             }
-            python = Path(env["VIRTUAL_ENV"]) / "bin" / "python"
-            command = launch.torchrun_command(python, launch.topology(config, gpus), log_dir, argv)
             watcher = failures.SummaryWatcher(relay=_relay)
             try:
                 _run(command, env, cwd, config, on_line=watcher)
@@ -63,5 +75,8 @@ class TrainExecutor(ScriptExecutor):
                 ranks, launcher = failures.read_failures(log_dir), failures.launcher_error(launcher_file)
                 raise failures.explain(ranks, launcher, watcher.signalled, str(exited)) from None
             finally:
-                records, skipped = metrics.read_metrics(metrics_file)
-                write_deck_file(run.scrubber.scrub(metrics.deck_html(records, skipped)))
+                if node.writes_outputs:
+                    records, skipped = metrics.read_metrics(metrics_file)
+                    write_deck_file(run.scrubber.scrub(metrics.deck_html(records, skipped)))
+        if not node.writes_outputs:
+            raise NoOutputs(f"node {node.node_rank} of {config.nodes} done: the master pod writes the outputs")

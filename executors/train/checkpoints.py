@@ -23,8 +23,9 @@ from flytekitplugins.prebuilt.kit.errors import TransientError
 
 
 @contextlib.contextmanager
-def checkpoint_folder(folder: Path) -> Iterator[Path]:
-    """``folder``, restored from the previous attempt's checkpoint, and saved on the way out."""
+def checkpoint_folder(folder: Path, save: bool = True) -> Iterator[Path]:
+    """``folder``, restored from the previous attempt's checkpoint, and saved on the way out if ``save`` (one node
+    of a multi-node job saves; every node restores, so that each rank can resume)."""
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = _current()
     if checkpoint is not None:
@@ -32,8 +33,8 @@ def checkpoint_folder(folder: Path) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        if checkpoint is not None:
-            save(checkpoint, folder)
+        if checkpoint is not None and save:
+            store(checkpoint, folder)
 
 
 def _current() -> Checkpoint | None:
@@ -57,7 +58,7 @@ def restore(checkpoint: Checkpoint, folder: Path) -> None:
     logger.info(f"restored the previous attempt's checkpoint: {_count(folder)} file(s) in {folder}")
 
 
-def save(checkpoint: Checkpoint, folder: Path) -> None:
+def store(checkpoint: Checkpoint, folder: Path) -> None:
     """Save what the command left in ``folder``; a failure to save is logged, never the task's error."""
     files = _count(folder)
     if not files:

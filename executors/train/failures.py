@@ -185,7 +185,17 @@ def explain(
     failures: list[RankFailure], launcher_error: str, signalled: list[tuple[int, int, int]], fallback: str
 ) -> Exception:
     """The error the task fails with: from the ranks' failures, else from what torchrun reported (the ranks a signal
-    killed, its own error file ``launcher_error``), else ``fallback``."""
+    killed, its own error file ``launcher_error``), else ``fallback``. It says when the root cause failed
+    (``failed_at``): of several pods' errors, Flyte reports the earliest (docs/train/multi-node.md)."""
+    error = _explain(failures, launcher_error, signalled, fallback)
+    if failures:
+        error.failed_at = root_cause(failures).time_ns / 1e9  # type: ignore[attr-defined]
+    return error
+
+
+def _explain(
+    failures: list[RankFailure], launcher_error: str, signalled: list[tuple[int, int, int]], fallback: str
+) -> Exception:
     killed = _first_signal(signalled)
     if failures:
         cause = root_cause(failures)

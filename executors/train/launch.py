@@ -1,24 +1,37 @@
-"""How a training command is launched: torchrun (``python -m torch.distributed.run``) on this node, with the
+"""How a training command is launched: torchrun (``python -m torch.distributed.run``) on each node, with the
 process count and communication backend the task asks for.
 
-One node today: ``--standalone`` (a c10d rendezvous on a free local port, so two tasks on one machine never
-collide). The ``Topology`` is where multi-node training plugs in: a PyTorchJob replica gets its node count, node
-rank and rendezvous endpoint from the operator's environment (``PET_NNODES``, ``PET_NODE_RANK``, ``MASTER_ADDR`` /
-``PET_RDZV_ENDPOINT``; kubeflow/training-operator ``pkg/controller.v1/pytorch/envvar.go`` and ``elastic.go``), which
-torchrun reads by itself when these flags are left out (``torch/distributed/run.py``, every flag's ``PET_``
-default).
+One node: ``--standalone`` (a c10d rendezvous on a free local port, so two tasks on one machine never collide).
+Several nodes: each pod of the Kubeflow PyTorchJob runs this executor, which starts torchrun with the job's node
+count, its own node rank and the master's address, all from the environment the training operator gives every
+replica (``PET_NODE_RANK``, ``PET_MASTER_ADDR``/``MASTER_ADDR``, ``PET_MASTER_PORT``/``MASTER_PORT``,
+``PET_NNODES``; kubeflow/training-operator ``pkg/controller.v1/pytorch/envvar.go`` and ``master.go``): torchrun's
+static rendezvous at the master (``torch/distributed/run.py``). Run locally (``pyflyte run``, a Python call),
+there is no operator: every node's torchrun starts on this machine, against 127.0.0.1 (``local_nodes.py``).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping, Optional
 
 from flytekit.models import task as task_models
+from flytekitplugins.prebuilt.kit.errors import UserError
 from flytekitplugins.prebuilt.kit.quantities import parse_quantity
 from flytekitplugins.prebuilt.train.config import TrainConfig
 
 RANK_ENTRY = Path(__file__).with_name("rank.py")  # runs the user's command in each rank, recording its failure
+LOCAL_NODES_ENTRY = Path(__file__).with_name("local_nodes.py")  # starts every node's torchrun on this machine
+NO_OPERATOR = (
+    "this task trains on {nodes} nodes, which makes it a Kubeflow PyTorchJob (Flyte task type 'pytorch'), but its "
+    "pod has no node rank or master address from the training operator (PET_NODE_RANK, MASTER_ADDR): enable "
+    "Flyte's pytorch plugin (flytepropeller's enabled-plugins, with the Kubeflow training operator installed), "
+    "or train on one node"
+)
 
 
 @dataclass(frozen=True)
@@ -26,16 +39,43 @@ class Topology:
     """Where this node's processes sit in the job.
 
     processes_per_node  a count, or 'gpu' (torchrun starts one process per visible GPU)
-    nodes               1; a PyTorchJob's replicas will set it (and leave the rendezvous to the operator's env)
+    nodes               the job's node count (pods of the PyTorchJob)
+    node_rank           this node's rank: 0 is the master pod, which holds global rank 0
+    master              ``host:port`` of node 0's rendezvous (several nodes only)
     """
 
     processes_per_node: str
     nodes: int = 1
+    node_rank: int = 0
+    master: str = ""
 
     def torchrun_arguments(self) -> list[str]:
-        if self.nodes != 1:
-            raise NotImplementedError("multi-node launches come with the PyTorchJob support")
-        return ["--standalone", "--nnodes", "1", "--nproc-per-node", self.processes_per_node]
+        if self.nodes == 1:
+            return ["--standalone", "--nnodes", "1", "--nproc-per-node", self.processes_per_node]
+        host, _, port = self.master.rpartition(":")
+        return [
+            *("--nnodes", str(self.nodes), "--node-rank", str(self.node_rank)),
+            *("--master-addr", host, "--master-port", port),
+            *("--nproc-per-node", self.processes_per_node),
+        ]
+
+    @property
+    def writes_outputs(self) -> bool:
+        """Global rank 0's node writes the outputs, the Deck and the checkpoint; the others end without outputs."""
+        return self.node_rank == 0
+
+
+def operator_topology(processes_per_node: str, nodes: int, env: Mapping[str, str]) -> Optional[Topology]:
+    """This replica's place in a PyTorchJob, from the operator's environment; None where there is none."""
+    rank = env.get("PET_NODE_RANK") or env.get("RANK")
+    host = env.get("PET_MASTER_ADDR") or env.get("MASTER_ADDR")
+    port = env.get("PET_MASTER_PORT") or env.get("MASTER_PORT")
+    if not (rank and host and port):
+        return None
+    job_nodes = env.get("PET_NNODES", str(nodes))
+    if job_nodes != str(nodes):
+        raise UserError(f"the task trains on {nodes} nodes but its PyTorchJob has {job_nodes} pods (PET_NNODES)")
+    return Topology(processes_per_node, nodes, int(rank), f"{host}:{port}")
 
 
 def requested_gpus(template: task_models.TaskTemplate) -> int:
@@ -48,14 +88,26 @@ def requested_gpus(template: task_models.TaskTemplate) -> int:
     return 0
 
 
-def topology(config: TrainConfig, gpus: int) -> Topology:
-    """Processes per node: the configured count; by default one per GPU the pod got (torchrun counts the visible
-    devices, so an override of the task's resources is honoured), or one without GPUs."""
+def topology(config: TrainConfig, gpus: int, env: Mapping[str, str] = os.environ) -> Optional[Topology]:
+    """This node's topology. Processes per node: the configured count; by default one per GPU the pod got
+    (torchrun counts the visible devices, so an override of the task's resources is honoured), or one without
+    GPUs. None for several nodes outside a PyTorchJob (the caller launches them all locally, or refuses)."""
     if config.processes_per_node:
         count = str(config.processes_per_node)
     else:
         count = "gpu" if gpus else "1"
-    return Topology(processes_per_node=count, nodes=config.nodes)
+    if config.nodes == 1:
+        return Topology(processes_per_node=count)
+    return operator_topology(count, config.nodes, env)
+
+
+def local_nodes(config: TrainConfig, gpus: int) -> list[Topology]:
+    """Every node of the job on this machine, meeting at a free port of 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    count = str(config.processes_per_node) if config.processes_per_node else ("gpu" if gpus else "1")
+    return [Topology(count, config.nodes, rank, f"127.0.0.1:{port}") for rank in range(config.nodes)]
 
 
 def backend(config: TrainConfig, gpus: int) -> str:
@@ -83,3 +135,9 @@ def torchrun_command(python: Path, where: Topology, log_dir: Path, argv: list[st
         str(RANK_ENTRY),
         *argv,
     ]
+
+
+def local_nodes_command(python: Path, nodes: list[Topology], log_dir: Path, argv: list[str]) -> list[str]:
+    """One command that runs every node's torchrun here (``local_nodes.py``), each with its own log folder."""
+    commands = [torchrun_command(python, node, log_dir / f"node-{node.node_rank}", argv) for node in nodes]
+    return [str(python), str(LOCAL_NODES_ENTRY), json.dumps(commands)]

@@ -14,16 +14,47 @@ class ContainerExit(NamedTuple):
     oom_killed: bool  # the kernel killed a process of the container for exceeding its memory limit
 
 
-def run_container(
+class RunningContainer:
+    """A started container: ``poll`` and ``stop`` it (as one pod of a job), then ``finish`` it."""
+
+    def __init__(self, container):
+        self._container = container
+
+    def poll(self) -> Optional[int]:
+        self._container.reload()
+        state = self._container.attrs.get("State", {})
+        return None if state.get("Running") or state.get("Status") == "created" else int(state.get("ExitCode", 0))
+
+    def stop(self) -> None:
+        self._container.stop(timeout=10)  # SIGTERM, then SIGKILL: as the kubelet deletes a pod
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self._container.wait(timeout=timeout)["StatusCode"]
+        except Exception:
+            self._container.kill()
+            return 124
+
+    def finish(self, code: int) -> ContainerExit:
+        """The container's exit, its logs and whether it was OOM-killed; the container is removed."""
+        try:
+            logs = self._container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            self._container.reload()
+            oom_killed = bool(self._container.attrs.get("State", {}).get("OOMKilled"))
+        finally:
+            self._container.remove(force=True)
+        return ContainerExit(code, logs, oom_killed)
+
+
+def start_container(
     image: str,
     argv: list[str],
     env: dict[str, str],
     mounts: list[str],
     network: str,
-    timeout: float,
     limits: Optional[ContainerLimits] = None,
-) -> ContainerExit:
-    """Run ``argv`` in ``image`` with ``mounts`` bound at the same paths and the pod's CPU/memory ``limits``."""
+) -> RunningContainer:
+    """Start ``argv`` in ``image`` with ``mounts`` bound at the same paths and the pod's CPU/memory ``limits``."""
     client = docker_client()  # first: it explains a missing docker package or engine
     from docker.errors import DockerException, ImageNotFound
 
@@ -45,15 +76,18 @@ def run_container(
         detach=True,
         **(limits or ContainerLimits()).docker_arguments(),
     )
-    try:
-        try:
-            code = container.wait(timeout=timeout)["StatusCode"]
-        except Exception:
-            container.kill()
-            code = 124
-        logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-        container.reload()
-        oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
-    finally:
-        container.remove(force=True)
-    return ContainerExit(code, logs, oom_killed)
+    return RunningContainer(container)
+
+
+def run_container(
+    image: str,
+    argv: list[str],
+    env: dict[str, str],
+    mounts: list[str],
+    network: str,
+    timeout: float,
+    limits: Optional[ContainerLimits] = None,
+) -> ContainerExit:
+    """Run a container to its end (``start_container``'s arguments), at most ``timeout`` seconds."""
+    running = start_container(image, argv, env, mounts, network, limits)
+    return running.finish(running.wait(timeout))

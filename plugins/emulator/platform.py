@@ -10,14 +10,21 @@
    CPU and memory limits (``resources.py``); an OOM-killed container fails as Flyte reports it.
 5. Read ``error.pb`` first, then ``outputs.pb`` (present when outputs are declared, at most 2 MB), a
    non-zero exit is a failure; retry RECOVERABLE errors while retries remain, like the backend.
+
+A template of task type ``pytorch`` runs as Flyte's Kubeflow PyTorch plugin runs it, when that plugin is enabled
+(``enabled_plugins``, as flytepropeller's config): one replica per pod of the PyTorchJob, each a subprocess or a
+container with the training operator's environment (``replicas.py``). Without the plugin, flytepropeller runs
+any task type it has no plugin for with its container plugin, as one pod: so does the emulator.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -33,6 +40,7 @@ from flytekit.models import literals
 from flytekit.models.core.errors import ContainerError, ErrorDocument
 from flytekit.models.task import TaskTemplate
 from flytekit.tools.translator import get_serializable
+from flytekitplugins.prebuilt.emulator import replicas
 from flytekitplugins.prebuilt.emulator.inputs import input_literals
 from flytekitplugins.prebuilt.emulator.rendering import Paths, render, uses_task_template
 from flytekitplugins.prebuilt.emulator.resources import ContainerLimits, container_limits
@@ -76,6 +84,7 @@ class Emulator:
     mounts: list[str] = field(default_factory=list)  # extra host paths visible in the container (like volumes)
     network: str = "host"
     timeout: float = 600
+    enabled_plugins: tuple[str, ...] = (replicas.PYTORCH_TASK_TYPE,)  # backend plugins beside the container plugin
 
     def template(self, task: PythonTask, version: str = "emulated") -> TaskTemplate:
         """The template as registration would send it to Flyte Admin."""
@@ -129,10 +138,15 @@ class Emulator:
                 **{k: v for k, v in (container.env or {}).items()},
             }
             oom_killed = False
-            if in_container:
-                code, logs, oom_killed = self._docker(
-                    image or container.image, argv, env, container_limits(container.resources)
+            limits = container_limits(container.resources)
+            if template.type == replicas.PYTORCH_TASK_TYPE and template.type in self.enabled_plugins:
+                pods = replicas.pytorch_job(
+                    template.custom, template.task_type_version, f"{execution}-n0-{attempt}", _free_port()
                 )
+                where = (image or container.image, limits) if in_container else None
+                code, logs, oom_killed = self._job(pods, argv, env, where, paths.output_prefix)
+            elif in_container:
+                code, logs, oom_killed = self._docker(image or container.image, argv, env, limits)
             else:
                 code, logs = self._subprocess(argv, env)
             try:
@@ -190,17 +204,45 @@ class Emulator:
         return env
 
     def _subprocess(self, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-        bin_dir = os.path.dirname(sys.executable)
-        if argv and not os.path.isabs(argv[0]) and os.path.exists(os.path.join(bin_dir, argv[0])):
-            argv = [os.path.join(bin_dir, argv[0]), *argv[1:]]
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("_FSEC_", "FLYTE_INTERNAL_", "_F_"))}
+        argv, env = _local_command(argv, env)
         try:
-            done = subprocess.run(
-                argv, env={**clean, **env}, capture_output=True, text=True, timeout=self.timeout, cwd=self.root
-            )
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=self.timeout, cwd=self.root)
         except subprocess.TimeoutExpired as e:
             return 124, f"timed out after {self.timeout}s\n{e.stdout or ''}{e.stderr or ''}"
         return done.returncode, done.stdout + done.stderr
+
+    def _job(
+        self,
+        pods: list[replicas.Pod],
+        argv: list[str],
+        env: dict[str, str],
+        container: Optional[tuple[str, ContainerLimits]],
+        prefix: str,
+    ) -> tuple[int, str, bool]:
+        """Run every pod of a PyTorchJob at once, as subprocesses or as containers of ``(image, limits)``; the
+        job's exit code (the first failure's), its pods' logs, and whether one was OOM-killed."""
+        from flytekitplugins.prebuilt.emulator.docker_runner import start_container
+
+        running: list = []
+        try:
+            for pod in pods:
+                pod_env = {**env, **pod.env}
+                if container:
+                    mounts = [self.root, *self.mounts]
+                    running.append(start_container(container[0], argv, pod_env, mounts, self.network, container[1]))
+                else:
+                    running.append(_Process(argv, pod_env, self.root))
+            codes = replicas.wait_for_job(
+                running, self.timeout, failed=lambda: any(f.startswith("error") for f in os.listdir(prefix))
+            )
+        except BaseException:
+            for pod in running:
+                pod.stop()
+                pod.finish(124)
+            raise
+        exits = [pod.finish(code) for pod, code in zip(running, codes)]
+        logs = "".join(f"--- pod {pod.name} (exit code {exit.code})\n{exit.logs}" for pod, exit in zip(pods, exits))
+        return next((e.code for e in exits if e.code), 0), logs, any(e.oom_killed for e in exits)
 
     def _docker(
         self, image: str, argv: list[str], env: dict[str, str], limits: ContainerLimits
@@ -221,10 +263,11 @@ class Emulator:
         prefix = paths.output_prefix
         error_files = sorted(f for f in os.listdir(prefix) if f.startswith("error") and f.endswith(".pb"))
         if error_files:
-            document = ErrorDocument.from_flyte_idl(
-                _read_proto(os.path.join(prefix, error_files[0]), errors_pb2.ErrorDocument)
-            )
-            error = document.error
+            # several pods' errors (error-<uuid>.pb): the earliest is the task's, as flytepropeller picks it
+            # (pluginmachinery/ioutils/remote_file_output_reader.go, the "Earliest" aggregation strategy)
+            documents = [_read_proto(os.path.join(prefix, name), errors_pb2.ErrorDocument) for name in error_files]
+            first = min(documents, key=lambda d: d.error.timestamp.ToNanoseconds())
+            error = ErrorDocument.from_flyte_idl(first).error
             raise TaskFailed(
                 error.code,
                 error.message,
@@ -267,6 +310,50 @@ class Emulator:
             deck_path=deck if os.path.exists(deck) else None,
             files=sorted(os.listdir(prefix)),
         )
+
+
+class _Process:
+    """One pod of a job as a subprocess (``docker_runner.RunningContainer``'s counterpart)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str):
+        self._log = tempfile.TemporaryFile()
+        argv, env = _local_command(argv, env)
+        self._popen = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd)
+
+    def poll(self) -> Optional[int]:
+        return self._popen.poll()
+
+    def stop(self) -> None:
+        self._popen.terminate()
+        try:
+            self._popen.wait(10)
+        except subprocess.TimeoutExpired:
+            self._popen.kill()
+            self._popen.wait()
+
+    def finish(self, code: int):
+        from flytekitplugins.prebuilt.emulator.docker_runner import ContainerExit
+
+        self._log.seek(0)
+        logs = self._log.read().decode("utf-8", "replace")
+        self._log.close()
+        return ContainerExit(code, logs, oom_killed=False)
+
+
+def _local_command(argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """``argv`` with pyflyte-execute from this interpreter's bin folder, and this machine's environment without
+    anything a pod would not have (secrets, Flyte's internal variables) plus ``env``."""
+    bin_dir = os.path.dirname(sys.executable)
+    if argv and not os.path.isabs(argv[0]) and os.path.exists(os.path.join(bin_dir, argv[0])):
+        argv = [os.path.join(bin_dir, argv[0]), *argv[1:]]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("_FSEC_", "FLYTE_INTERNAL_", "_F_"))}
+    return argv, {**clean, **env}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _oom_killed(container_name: str, code: int, attempts: int, logs: str) -> TaskFailed:

@@ -26,10 +26,6 @@ LAUNCHER_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_
 LAUNCHER_ENV_PREFIXES = ("PET_", "TORCHELASTIC_")
 MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 INTERPRETER = re.compile(r"^(python(\d(\.\d+)?)?|torchrun)$")
-MULTI_NODE_LATER = (
-    "multi-node training is not available yet: it arrives with support for Flyte's `pytorch` task type (a "
-    "Kubeflow PyTorchJob, one pod per node); train on one node with processes_per_node"
-)
 
 
 @dataclass(frozen=True)
@@ -41,7 +37,9 @@ class TrainConfig(ScriptConfig):
                         "{{.inputs.lr}}")``) or ``-m`` and a module; launched by torchrun, once per process.
     processes_per_node  processes on the node: 0 (default) starts one per GPU the task requests, or one when it
                         requests none; on CPUs give the number (each process is one gloo rank).
-    nodes               1; more nodes arrive with Flyte's PyTorchJob support (refused until then).
+    nodes               pods that train together (default 1). More than one makes the task a Kubeflow PyTorchJob
+                        that Flyte's ``pytorch`` plugin runs: one pod per node, each starting
+                        ``processes_per_node`` ranks (docs/train/multi-node.md).
     backend             'auto' (nccl when the task requests GPUs, else gloo), 'nccl' or 'gloo'; the ranks read it
                         from ``$PREBUILT_DIST_BACKEND``.
     tensorboard_output  name of a FlyteDirectory output that receives ``$PREBUILT_TENSORBOARD_DIR``.
@@ -78,8 +76,6 @@ class TrainConfig(ScriptConfig):
             )
         check_integer(self.processes_per_node, self.field_name("processes_per_node"))
         check_integer(self.nodes, self.field_name("nodes"), minimum=1)
-        if self.nodes > 1:
-            raise ConfigError(self.field_name("nodes"), MULTI_NODE_LATER)
         if self.backend not in BACKENDS:
             raise ConfigError(self.field_name("backend"), f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
         for name in [*self.env, *self.secret_env]:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from flytekit.configuration import SerializationSettings
+from flytekitplugins.prebuilt.kit.backend_plugin import BackendPlugin
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
-from flytekitplugins.prebuilt.kit.quantities import parse_quantity
+from flytekitplugins.prebuilt.kit.quantities import parse_quantity, requests_and_limits
 from flytekitplugins.prebuilt.kit.task import config_keywords
 from flytekitplugins.prebuilt.script.config import ScriptPreset
 from flytekitplugins.prebuilt.script.task import ScriptTask
 from flytekitplugins.prebuilt.train.config import TrainConfig, TrainPreset
 from flytekitplugins.prebuilt.train.spec import SPEC
+
+PYTORCH_TASK_TYPE = "pytorch"  # Flyte's Kubeflow PyTorch plugin
 
 
 class TrainTask(ScriptTask):
@@ -31,6 +34,7 @@ class TrainTask(ScriptTask):
     """
 
     SPEC = SPEC
+    WRITES_DECK = True  # the metrics' curves
 
     def __init__(
         self,
@@ -44,6 +48,7 @@ class TrainTask(ScriptTask):
         **kwargs,  # inputs, outputs, bundle_store, ignore (as ScriptTask), flytekit's (retries, cache, ...)
     ):
         fields = config_keywords(TrainConfig, config, kwargs)
+        requests, limits = requests_and_limits(requests, limits, kwargs.pop("resources", None))  # Resources too
         if config is None:
             preset = TrainPreset.adopt(preset)
             if command is not None:
@@ -61,6 +66,28 @@ class TrainTask(ScriptTask):
             raise ConfigError(
                 "config.command", f"{script!r} is not in the bundle (files: {', '.join(self.bundle.files[:10])})"
             )
+
+    def backend_plugin(self, config: TrainConfig) -> Optional[BackendPlugin]:
+        """One node: Flyte's container plugin runs the pod. More: a Kubeflow PyTorchJob, run by Flyte's ``pytorch``
+        plugin (``task_type_version`` 1, flyteplugins ``go/tasks/plugins/k8s/kfoperators/pytorch/pytorch.go``) from
+        the fields of flyteidl's ``kubeflow.DistributedPyTorchTrainingTask``, written as flytekit's own PyTorch tasks
+        write them (``MessageToDict``, ``plugins/flytekit-kf-pytorch/flytekitplugins/kfpytorch/task.py``).
+
+        A master and ``nodes - 1`` workers, not the elastic form: the operator then gives every pod its node rank
+        and the master's address (``MASTER_ADDR``, ``PET_NODE_RANK``; kubeflow/training-operator
+        ``pkg/controller.v1/pytorch/envvar.go``), torchrun's static rendezvous needs nothing more, global rank 0
+        is always on the master pod, and the job succeeds when the master does. Restart policy ``Never``: a failed
+        pod fails the job and Flyte retries the task, resuming from its checkpoint."""
+        if config.nodes == 1:
+            return None
+        from flyteidl.plugins.kubeflow import pytorch_pb2
+        from google.protobuf.json_format import MessageToDict
+
+        replicas = pytorch_pb2.DistributedPyTorchTrainingReplicaSpec
+        job = pytorch_pb2.DistributedPyTorchTrainingTask(
+            master_replicas=replicas(replicas=1), worker_replicas=replicas(replicas=config.nodes - 1)
+        )
+        return BackendPlugin(task_type=PYTORCH_TASK_TYPE, version=1, custom=MessageToDict(job))
 
     def get_command(self, settings: SerializationSettings) -> list[str]:
         """pyflyte-execute's arguments with the checkpoint prefixes, as flytekit's own tasks have them

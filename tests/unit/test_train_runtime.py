@@ -48,8 +48,36 @@ def test_the_torchrun_command_is_standalone_on_one_node(tmp_path):
     assert command[command.index("--max-restarts") + 1] == "0"
     assert command[command.index("--log-dir") + 1] == str(tmp_path)
     assert command[-4:] == [str(RANK), "-m", "pkg", "--a"]
-    with pytest.raises(NotImplementedError, match="PyTorchJob"):
-        launch.Topology("2", nodes=2).torchrun_arguments()
+
+
+def test_a_pytorchjob_replica_takes_its_node_rank_and_the_masters_address_from_the_operator():
+    """The variables kubeflow/training-operator sets on every replica of a master + workers job
+    (pkg/controller.v1/pytorch/envvar.go, master.go): the PET_ spellings first, as torchrun reads them."""
+    two = TrainConfig(command=("train.py",), nodes=2, processes_per_node=2)
+    worker = {"PET_NODE_RANK": "1", "PET_MASTER_ADDR": "job-master-0", "PET_MASTER_PORT": "23456", "PET_NNODES": "2"}
+    node = launch.topology(two, 0, {**worker, "RANK": "1", "MASTER_ADDR": "job-master-0", "MASTER_PORT": "23456"})
+    assert node == launch.Topology("2", nodes=2, node_rank=1, master="job-master-0:23456")
+    assert not node.writes_outputs  # global rank 0 is on the master pod
+    assert node.torchrun_arguments() == [
+        *("--nnodes", "2", "--node-rank", "1", "--master-addr", "job-master-0", "--master-port", "23456"),
+        *("--nproc-per-node", "2"),
+    ]
+    master = launch.topology(two, 0, {"RANK": "0", "MASTER_ADDR": "job-master-0", "MASTER_PORT": "23456"})
+    assert master.node_rank == 0 and master.writes_outputs
+    assert launch.topology(two, 0, {}) is None  # no operator: run locally, or refused on a cluster
+    with pytest.raises(UserError, match="trains on 2 nodes but its PyTorchJob has 3 pods"):
+        launch.topology(two, 0, {**worker, "PET_NNODES": "3"})
+
+
+def test_locally_every_node_meets_at_one_free_port_of_this_machine(tmp_path):
+    nodes = launch.local_nodes(TrainConfig(command=("train.py",), nodes=3), gpus=0)
+    assert [n.node_rank for n in nodes] == [0, 1, 2] and len({n.master for n in nodes}) == 1
+    assert nodes[0].master.startswith("127.0.0.1:") and nodes[0].processes_per_node == "1"
+    command = launch.local_nodes_command(Path("/env/bin/python"), nodes, tmp_path, ["train.py"])
+    assert command[:2] == ["/env/bin/python", str(launch.LOCAL_NODES_ENTRY)]
+    per_node = json.loads(command[2])
+    assert [c[c.index("--node-rank") + 1] for c in per_node] == ["0", "1", "2"]
+    assert [c[c.index("--log-dir") + 1] for c in per_node] == [str(tmp_path / f"node-{i}") for i in range(3)]
 
 
 # ------------------------------------------------------------------------------------ the rank entry point
