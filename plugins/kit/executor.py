@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -10,6 +11,7 @@ from flytekit.core.base_task import IgnoreOutputs
 from flytekit.core.context_manager import ExecutionState, FlyteContextManager
 from flytekit.core.shim_task import ShimTaskExecutor
 from flytekit.exceptions.user import FlyteUserRuntimeException
+from flytekit.loggers import logger
 from flytekit.models import task as task_models
 from flytekit.models.security import Secret
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
@@ -62,6 +64,7 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
 
     def execute_from_model(self, tt: task_models.TaskTemplate, **kwargs) -> Any:
         scrubber = SecretScrubber()
+        deck = _DECK.set((tt.id.name, bool(tt.metadata and tt.metadata.generates_deck)))
         try:
             with scrubber.active():
                 config, extras = self.load(tt.custom)
@@ -71,6 +74,8 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
             raise FlyteUserRuntimeException(IgnoreOutputs(str(done))) from None
         except Exception as error:
             clean, failed_at = self.classify(error, scrubber), getattr(error, "failed_at", None)
+        finally:
+            _DECK.reset(deck)
         # Raised outside the handler, so that nothing chains back (__context__) to the unscrubbed original, and
         # the message is said once. The entrypoint reports FlyteUserRuntimeException as USER, recoverable iff the
         # wrapped value is; ``failed_at`` (when the error says when it happened) becomes the error document's
@@ -140,15 +145,33 @@ def _message(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def write_deck_file(html: str) -> None:
-    """Write ``deck.html`` where pyflyte-execute uploads it with the outputs.
+# (task name, whether its template says it generates a Deck) of the template being executed
+_DECK: ContextVar[tuple[str, bool]] = ContextVar("prebuilt_deck", default=("task", True))
+
+
+def write_deck_file(html: str) -> str | None:
+    """Write ``deck.html`` where pyflyte-execute uploads it with the outputs; in a local run (``pyflyte run``, an
+    in-process call) the same page to a local file, logged as flytekit logs a local ``@task``'s Deck
+    (``flytekit/deck/deck.py`` ``_output_deck``). Nothing when the template says it generates no Deck
+    (``enable_deck=False``). Returns the path written.
 
     flytekit's entrypoint never writes decks for shim tasks (``getattr(task_def, "disable_deck", True)``,
     flyte#3841), but it uploads everything in the engine dir to the output prefix, where Flyte's
     console looks for ``deck.html``.
     """
+    task_name, wanted = _DECK.get()
     ctx = FlyteContextManager.current_context()
     state = ctx.execution_state
-    if state is not None and state.mode == ExecutionState.Mode.TASK_EXECUTION and state.engine_dir:
-        with open(os.path.join(state.engine_dir, "deck.html"), "w", encoding="utf-8") as f:
-            f.write(html)
+    if not wanted or state is None:
+        return None
+    if state.mode == ExecutionState.Mode.TASK_EXECUTION and state.engine_dir:
+        path = os.path.join(state.engine_dir, "deck.html")
+    elif state.is_local_execution():
+        path = os.path.join(ctx.file_access.get_random_local_directory(), "deck.html")
+    else:
+        return None
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(html)
+    if state.is_local_execution():
+        logger.info(f"{task_name.split('.')[-1]} task creates flyte deck html to file://{path}")
+    return path
