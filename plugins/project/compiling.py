@@ -134,10 +134,10 @@ class Compiler:
     def compile(self) -> Project:
         for index, entry in enumerate(self.source.data.get("tasks") or []):
             path = ("tasks", index)
-            if not isinstance(entry, dict) or self._is_bad(path):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
                 continue
             kind = "alias" if "taskRef" in entry else "pipeline" if "pipeline" in entry else "task"
-            self._declare(entry["name"], kind, path, entry)
+            self._declare(entry["name"], kind, path, entry)  # declared even when wrong: references to it hold
         for name in list(self._entries):
             self._build(name)
         return self.project
@@ -163,6 +163,8 @@ class Compiler:
         if name in self._building:
             return False  # a cycle, reported where it was found
         kind, path, entry = self._entries[name]
+        if self._is_bad(path):
+            return False  # its problems are reported already
         self._building.append(name)
         try:
             if kind == "task":

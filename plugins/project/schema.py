@@ -26,7 +26,7 @@ FILE_NAME = "flyte-prebuilt.yaml"
 NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "x-expected": "a name made of letters, digits, _"}
 QUANTITY = {
     "type": ["string", "number"],
-    "pattern": r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?([a-zA-Z]{0,2})$",
+    "pattern": r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$",
     "x-expected": "a Kubernetes quantity (e.g. 500m, 2, 1.5Gi, 10G)",
 }
 # Kubernetes resource names (AME's) -> the keywords of ScriptTask's requests/limits and kit.quantities

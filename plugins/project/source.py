@@ -41,7 +41,8 @@ class Source:
         for index, part in enumerate(path):
             last = index == len(path) - 1
             if isinstance(node, CommentedMap) and part in node:
-                line, column = node.lc.key(part) if last and at_key else node.lc.value(part)
+                block = isinstance(node[part], (CommentedMap, CommentedSeq)) and node.lc.value(part)[0] > node.lc.line
+                line, column = node.lc.key(part) if last and (at_key or block) else node.lc.value(part)
                 node = node[part]
             elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
                 line, column = node.lc.item(part)

@@ -105,12 +105,12 @@ class Templates:
                 )
             )
             return None
-        path = os.path.join(source.folder, paths[project])
+        path = os.path.join(os.path.dirname(source.name), paths[project])  # named as the user named this file
         path = os.path.join(path, FILE_NAME) if os.path.isdir(path) else path
         real = os.path.realpath(path)
         if real not in self._files:
             try:
-                other = read(os.path.relpath(path) if not os.path.isabs(paths[project]) else path)
+                other = read(path)
             except ProjectErrors as errors:
                 self.problems.extend(errors.problems)
                 self._files[real] = None
