@@ -10,7 +10,7 @@ WHEELHOUSE ?= build/wheelhouse
 BASE ?= python:3.11-slim-bookworm
 FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
 
-.PHONY: demo test unit images images-offline publish local-base bench lint docker postgres registry clean
+.PHONY: demo test unit docs images images-offline publish local-base bench lint docker postgres registry clean
 
 # uv does not read pip's configuration: hand it the machine's find-links (where a local CPU build of torch is
 # offered), so that the dev install takes that wheel instead of the CUDA build and its GBs from the index.
@@ -50,8 +50,11 @@ publish: images  ## push every image to $(REGISTRY) and record digests in the lo
 	@test -n "$(REGISTRY)" || { echo "usage: make publish REGISTRY=host:port/org"; exit 2; }
 	$(FLYTE_PREBUILT) images publish --registry $(REGISTRY)
 
-test: $(VENV)/.installed lint images postgres registry  ## lint, then the whole suite: unit, SQLite, PostgreSQL, Docker images, a registry
+test: $(VENV)/.installed lint docs images postgres registry  ## lint, the docs site, then the whole suite: unit, SQLite, PostgreSQL, Docker images, a registry
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+docs: $(VENV)/.installed  ## the docs site (mkdocs.yml) into build/site, strict: a broken link or a page left out fails
+	$(VENV)/bin/mkdocs build --strict
 
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests/unit
@@ -60,7 +63,7 @@ bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows) and script environ
 	$(PY) bench/run.py
 	$(PY) bench/script_env.py
 
-LINTED := plugins executors tests examples bench setup.py
+LINTED := plugins executors tests examples bench setup.py scripts/mkdocs_hooks.py
 
 lint: $(VENV)/.installed  ## ruff: style and errors, and formatting
 	$(VENV)/bin/ruff check $(LINTED)
