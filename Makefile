@@ -10,7 +10,7 @@ WHEELHOUSE ?= build/wheelhouse
 BASE ?= python:3.11-slim-bookworm
 FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
 
-.PHONY: demo test unit docs images images-offline publish local-base bench lint docker postgres registry clean
+.PHONY: demo test unit docs images images-gpu gpu-check images-offline publish local-base bench lint docker postgres registry clean
 
 # uv does not read pip's configuration: hand it the machine's find-links (where a local CPU build of torch is
 # offered), so that the dev install takes that wheel instead of the CUDA build and its GBs from the index.
@@ -43,6 +43,13 @@ local-base: docker  ## when $(BASE) cannot be pulled (air-gapped), a local stand
 images: $(VENV)/.installed local-base  ## build every task type's image (index reached with the machine's CA bundle)
 	$(FLYTE_PREBUILT) images build
 
+images-gpu: $(VENV)/.installed local-base  ## the train image's CUDA variant (torch's CUDA build: GBs from the package index; not in make test), within its size budget
+	$(FLYTE_PREBUILT) images build train --variant cuda
+	$(VENV)/bin/python scripts/check_image_size.py train cuda
+
+gpu-check: images-gpu  ## on a machine with an NVIDIA GPU and the NVIDIA container toolkit: NCCL and training steps in the CUDA image
+	$(VENV)/bin/python scripts/gpu_check.py
+
 images-offline: $(VENV)/.installed local-base  ## the same from a wheelhouse, no package index
 	$(FLYTE_PREBUILT) images build --wheelhouse $(WHEELHOUSE) --fill-wheelhouse
 
@@ -63,7 +70,7 @@ bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows) and script environ
 	$(PY) bench/run.py
 	$(PY) bench/script_env.py
 
-LINTED := plugins executors tests examples bench setup.py scripts/mkdocs_hooks.py
+LINTED := plugins executors tests examples bench setup.py scripts
 
 lint: $(VENV)/.installed  ## ruff: style and errors, and formatting
 	$(VENV)/bin/ruff check $(LINTED)

@@ -26,6 +26,21 @@ train_digits = TrainTask(
     retries=2,  # a lost process or a collective timeout is retried, resuming from the last checkpoint
 )
 
+# The same training on two nodes of two processes each: on a cluster a Kubeflow PyTorchJob (a master pod and a
+# worker pod, Flyte's pytorch plugin); run locally, both nodes' processes start on this machine.
+train_digits_on_two_nodes = TrainTask(
+    name="train_digits_on_two_nodes",
+    source=str(PROJECT),
+    command=["train.py", "--epochs", "{{.inputs.epochs}}"],
+    nodes=2,
+    processes_per_node=2,
+    inputs={"epochs": int},
+    outputs={"accuracy": float, "final_loss": float},
+    requests={"cpu": "2", "memory": "2Gi"},  # per node: every pod gets the task's resources
+    deadline_seconds=900,
+    retries=2,
+)
+
 
 @task
 def report(accuracy: float, final_loss: float) -> str:

@@ -16,7 +16,6 @@ line on stderr saying what to fix, and exit code 2; a failed task run is exit co
 
 from __future__ import annotations
 
-import datetime
 import importlib
 import json
 import os
@@ -26,6 +25,7 @@ import traceback
 import typing
 
 import click
+from flytekitplugins.prebuilt.command_line import UserMistake, pair, show_log, task_inputs, task_secrets
 from flytekitplugins.prebuilt.kit.images import default_image, package_version
 
 TRACEBACK_ENV = "FLYTE_PREBUILT_TRACEBACK"
@@ -40,15 +40,6 @@ CREDENTIAL_ERRORS = {  # exception class name -> what to set (by the library tha
     ),
     "ClientAuthenticationError": "valid Azure credentials (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY)",
 }
-
-
-class UserMistake(click.ClickException):
-    """One line saying what to fix; exit code 2 (a usage error, as click's own)."""
-
-    exit_code = 2
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(message.split()))  # one line, whatever the message held
 
 
 class _Commands(click.Group):
@@ -98,14 +89,15 @@ def main() -> None:
 
 @main.command("image-name")
 @click.argument("task_type")
-def image_name(task_type: str) -> None:
+@click.option("--variant", default="", help="An image variant, e.g. 'cuda' for train.")
+def image_name(task_type: str, variant: str) -> None:
     """The image that tasks of TASK_TYPE serialized by this package version run in."""
     from flytekitplugins.prebuilt.kit.spec import task_types
 
     known = task_types()
     if task_type not in known:
         raise UserMistake(f"unknown task type {task_type!r}; the task types are: {', '.join(known)}")
-    click.echo(default_image(task_type))
+    click.echo(default_image(task_type, variant=variant))
 
 
 @main.group()
@@ -129,7 +121,8 @@ def images() -> None:
     "--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA bundle (default: $PIP_CERT or $SSL_CERT_FILE)."
 )
 @click.option("--force", is_flag=True, help="Rebuild even when the image was built from the same sources.")
-def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle, force) -> None:
+@click.option("--variant", default="", help="An image variant, e.g. 'cuda' for train (torch's CUDA build).")
+def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle, force, variant) -> None:
     """Build TASK_TYPES' images (default: all), tagged with this package version."""
     from flytekitplugins.prebuilt import image_builder as ib
 
@@ -141,7 +134,7 @@ def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle,
             ib.fill_wheelhouse(types_, wheelhouse)
         builder = ib.Builder(base_image=base_image, wheelhouse=wheelhouse, ca_bundle=ca_bundle)
         for task_type in types_:
-            builder.build(task_type, force=force)
+            builder.build(task_type, force=force, variant=variant)
     except ib.ImageError as error:
         raise click.ClickException(str(error)) from None
 
@@ -150,13 +143,14 @@ def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle,
 @click.argument("task_types", nargs=-1)
 @click.option("--registry", required=True, help="e.g. ghcr.io/my-org or 127.0.0.1:5000")
 @click.option("--lock-file", type=click.Path(dir_okay=False), help="Where to record digests (default: the package's).")
-def images_publish(task_types, registry, lock_file) -> None:
+@click.option("--variant", default="", help="An image variant, e.g. 'cuda' for train.")
+def images_publish(task_types, registry, lock_file, variant) -> None:
     """Push TASK_TYPES' images (default: all) and record their digests in the lock file."""
     from flytekitplugins.prebuilt import image_builder as ib
 
     try:
         for task_type in list(task_types) or ib.task_types():
-            ib.Builder().publish(task_type, registry, lock_file)
+            ib.Builder().publish(task_type, registry, lock_file, variant)
     except ib.ImageError as error:
         raise click.ClickException(str(error)) from None
 
@@ -190,8 +184,8 @@ def run(source, task_name, inputs, secrets, in_container, image, mounts, root) -
     from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
 
     task = _load_task(source, task_name)
-    values = _inputs(task, inputs)
-    secret_values = _secrets(task, secrets)
+    values = task_inputs(task, inputs)
+    secret_values = task_secrets(task, secrets)
     emulator = Emulator(
         root or tempfile.mkdtemp(prefix="flyte-prebuilt-"),
         secrets=secret_values,
@@ -202,14 +196,14 @@ def run(source, task_name, inputs, secrets, in_container, image, mounts, root) -
     try:
         result = emulator.run(task, values, image=image, in_container=in_container)
     except TaskFailed as failure:
-        _show_log(failure.logs)
+        show_log(failure.logs)
         click.echo(
             f"FAILED [{failure.origin}/{failure.kind}] {failure.code} after {failure.attempts} attempt(s)\n"
             f"{failure.message}",
             err=True,
         )
         sys.exit(1)
-    _show_log(result.logs)
+    show_log(result.logs)
     for name, literal in result.literals.literals.items():
         scalar = literal.scalar
         dataset = scalar and (scalar.structured_dataset or scalar.schema)
@@ -288,7 +282,7 @@ def bundle_derive(store, task_name, sha256, added, removed) -> None:
 
     files = {}
     for item in added:
-        path, local = _pair(item, "--add")
+        path, local = pair(item, "--add")
         with open(local, "rb") as f:
             files[path] = f.read()
     new = _user(lambda: versions.derive(store, task_name, sha256, added=files, removed=removed))
@@ -298,123 +292,6 @@ def bundle_derive(store, task_name, sha256, added, removed) -> None:
 def _user(action):
     """Run ``action`` (a user's mistake in it is reported by ``_Commands``)."""
     return action()
-
-
-def _show_log(logs: str) -> None:
-    if logs.strip():
-        click.echo(logs.strip("\n"), err=True)
-
-
-def _pair(text: str, option: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise UserMistake(f"{option} {text!r}: expected NAME=VALUE")
-    name, value = text.split("=", 1)
-    return name, value
-
-
-def _inputs(task, given: typing.Sequence[str]) -> dict[str, typing.Any]:
-    """``--input NAME=VALUE`` options as the task's typed inputs, checked as the emulator (and Flyte Admin) will,
-    every required input present."""
-    from flytekitplugins.prebuilt.emulator.inputs import describe, input_literals
-
-    types = task.python_interface.inputs
-    values = {}
-    for item in given:
-        name, text = _pair(item, "--input")
-        if name not in types:
-            raise UserMistake(f"--input {name}: {task.name} has no input {name!r}; its inputs are {describe(types)}")
-        values[name] = _coerce(name, text, types[name])
-    input_literals(task.name, values, types)  # InputError: a value its type refuses (a list that is not one, ...)
-    defaults = task.python_interface.default_inputs_as_kwargs
-    missing = [n for n, t in types.items() if n not in values and n not in defaults and not _optional(t)]
-    if missing:
-        example = " ".join(f"--input {n}=<{_type_label(types[n])}>" for n in missing)
-        raise UserMistake(f"{task.name} needs {example}")
-    return values
-
-
-def _coerce(name: str, text: str, python_type: typing.Any) -> typing.Any:
-    """A CLI string as the input's type: scalars parsed strictly, anything else as JSON (else the string)."""
-    base = _optional(python_type) or python_type
-    parsers = {
-        int: int,
-        float: float,
-        bool: _boolean,
-        datetime.datetime: datetime.datetime.fromisoformat,
-        datetime.date: datetime.date.fromisoformat,
-    }
-    if base is str:
-        return text
-    if base in parsers:
-        try:
-            return parsers[base](text)
-        except ValueError:
-            raise UserMistake(f"--input {name}={text}: expected {_type_label(base)}, e.g. {_EXAMPLES[base]}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text  # a path or URI for a file or dataset input; the type engine checks it
-
-
-_EXAMPLES = {
-    int: "3",
-    float: "1.5",
-    bool: "true",
-    datetime.datetime: "2024-01-31T12:00:00",
-    datetime.date: "2024-01-31",
-}
-
-
-def _boolean(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise ValueError(text)
-
-
-def _optional(python_type: typing.Any) -> typing.Any:
-    """``T`` when ``python_type`` is ``Optional[T]``, else None."""
-    args = typing.get_args(python_type)
-    if typing.get_origin(python_type) is typing.Union and type(None) in args and len(args) == 2:
-        return next(a for a in args if a is not type(None))
-    return None
-
-
-def _type_label(python_type: typing.Any) -> str:
-    from flytekitplugins.prebuilt.emulator.inputs import type_name
-
-    return {
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        datetime.datetime: "an ISO date-time",
-        datetime.date: "an ISO date",
-    }.get(python_type) or type_name(python_type)
-
-
-def _secrets(task, given: typing.Sequence[str]) -> dict[tuple[str, str], str]:
-    """``--secret GROUP.KEY=VALUE`` options; a mistake is reported without the value."""
-    values = {}
-    for item in given:
-        name, equals, value = item.partition("=")
-        group, dot, key = name.rpartition(".")
-        if not equals:
-            raise UserMistake(
-                "--secret: expected GROUP.KEY=VALUE (no '=' in it; the text is not shown, it may be a secret)"
-            )
-        if not (dot and group and key):
-            raise UserMistake(f"--secret {name}=...: expected GROUP.KEY=VALUE; Flyte secrets have a group and a key")
-        values[(group, key)] = value
-    requested = {(s.group, s.key) for s in (task.security_context.secrets if task.security_context else [])}
-    for group, key in sorted(set(values) - requested):
-        wanted = ", ".join(f"{g}.{k}" for g, k in sorted(requested)) or "none"
-        click.echo(
-            f"note: {task.name} does not request the secret {group}.{key} (it requests: {wanted}); it is not injected",
-            err=True,
-        )
-    return values
 
 
 def _load_task(source: str, task_name: str):

@@ -71,21 +71,26 @@ class Builder:
     network: str = "host"  # the build's network: the index is reachable from the host's; 'none' proves offline
     say: Callable[[str], None] = print
 
-    def build(self, task_type: str, force: bool = False, tag: Optional[str] = None) -> str:
-        """Build ``images/<task_type>/Dockerfile``; return the tag. Skipped when built from the same sources."""
+    def build(self, task_type: str, force: bool = False, tag: Optional[str] = None, variant: str = "") -> str:
+        """Build ``images/<task_type>/Dockerfile``; return the tag. Skipped when built from the same sources.
+
+        A ``variant`` takes its extra wheels from ``images/<type>/extra-wheels-<variant>.txt`` (the train type's
+        ``cuda``: torch's CUDA build) and is tagged ``...-<variant>``."""
         root = source_tree()
         client = docker_client()
         directory = root / "images" / task_type
         if not (directory / "Dockerfile").is_file():
             raise ImageError(f"no images/{task_type}/Dockerfile; task types with images: {', '.join(task_types())}")
-        tag = tag or images.image_tag(task_type)
-        source_hash = self._source_hash(task_type)
+        if variant and not _extra_wheels_file(task_type, variant).is_file():
+            raise ImageError(f"task type {task_type!r} has no image variant {variant!r}")
+        tag = tag or images.image_tag(task_type, variant=variant)
+        source_hash = self._source_hash(task_type, variant)
         if not force and _label(client, tag, SOURCE_LABEL) == source_hash:
             self.say(f"{tag} is up to date")
             return tag
         base = self._base_image(client)
         context = directory / "context"
-        self._prepare_context(task_type, context)
+        self._prepare_context(task_type, context, variant)
         self.say(f"building {tag} from {base}{' with a wheelhouse' if self.wheelhouse else ''}")
         # the type's Dockerfile extends the shared stages: join them into one file in the context
         base_dockerfile = (root / "images" / "base.Dockerfile").read_text()
@@ -104,6 +109,7 @@ class Builder:
                 "VERSION": images.package_version(),
                 "REVISION": _revision(),
                 "UV_VERSION": version("uv"),
+                "IMAGE_VARIANT": variant or "default",
             },
             labels={SOURCE_LABEL: source_hash},
         )
@@ -118,16 +124,17 @@ class Builder:
         self.say(f"built {tag} ({size:.0f} MB)")
         return tag
 
-    def publish(self, task_type: str, registry: str, lock_file: Optional[Path] = None) -> str:
+    def publish(self, task_type: str, registry: str, lock_file: Optional[Path] = None, variant: str = "") -> str:
         """Push the image to ``registry`` (version tag and moving tag); record its digest; return image@digest."""
         client = docker_client()
-        tag = images.image_tag(task_type)
+        tag = images.image_tag(task_type, variant=variant)
         try:
             local = client.images.get(tag)
         except Exception:
             raise ImageError(f"{tag} is not built; run `flyte-prebuilt images build {task_type}` first") from None
         repository = f"{registry.rstrip('/')}/{images.repository_name(task_type)}"
-        version_tag, moving_tag = tag.rsplit(":", 1)[1], f"latest-py{images.IMAGE_PYTHON}"
+        suffix = f"-{variant}" if variant else ""
+        version_tag, moving_tag = tag.rsplit(":", 1)[1], f"latest-py{images.IMAGE_PYTHON}{suffix}"
         digest = None
         for push_tag in (version_tag, moving_tag):
             local.tag(repository, push_tag)
@@ -141,7 +148,7 @@ class Builder:
                 digest = event.get("aux", {}).get("Digest", digest)
         if not digest:
             raise ImageError(f"the registry did not report a digest for {repository}")
-        images.record_digest(task_type, f"{repository}:{version_tag}", digest, lock_file)
+        images.record_digest(task_type, f"{repository}:{version_tag}", digest, lock_file, variant)
         self.say(f"published {repository}@{digest}")
         return f"{repository}@{digest}"
 
@@ -171,7 +178,7 @@ class Builder:
             f"`bash scripts/make-local-base.sh` (debootstrap from apt's mirror) or pass --base-image"
         )
 
-    def _prepare_context(self, task_type: str, context: Path) -> None:
+    def _prepare_context(self, task_type: str, context: Path, variant: str = "") -> None:
         shutil.rmtree(context, ignore_errors=True)
         (context / "wheels").mkdir(parents=True)
         (context / "wheelhouse").mkdir()
@@ -190,7 +197,7 @@ class Builder:
                 raise ImageError(f"wheelhouse {self.wheelhouse} holds no wheels")
             for wheel in wheels:
                 shutil.copy(wheel, context / "wheelhouse")
-        self._download_extra_wheels(task_type, context / "extra-wheels")
+        self._download_extra_wheels(task_type, context / "extra-wheels", variant)
         bundle = self.ca_bundle or os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
         if self.ca_bundle and not Path(self.ca_bundle).is_file():
             raise ImageError(f"CA bundle {self.ca_bundle} does not exist")
@@ -199,11 +206,11 @@ class Builder:
         else:
             (context / "ca.crt").write_text("")  # the Dockerfile copies it either way
 
-    def _download_extra_wheels(self, task_type: str, target: Path) -> None:
+    def _download_extra_wheels(self, task_type: str, target: Path, variant: str = "") -> None:
         """The wheels of ``images/<type>/extra-wheels.txt`` (requirements outside the type's extra, such as the train
         type's torch) with their dependencies, into ``context/extra-wheels/`` for the type's Dockerfile to install.
         pip finds them as configured here (its find-links, its index), or in the wheelhouse only."""
-        listed = source_tree() / "images" / task_type / "extra-wheels.txt"
+        listed = _extra_wheels_file(task_type, variant)
         if not listed.is_file():
             return
         target.mkdir()
@@ -216,12 +223,12 @@ class Builder:
             text=True,
         )
         if done.returncode != 0:
-            raise ImageError(f"downloading images/{task_type}/extra-wheels.txt failed:\n{done.stderr[-2000:]}")
+            raise ImageError(f"downloading {listed.name} of images/{task_type} failed:\n{done.stderr[-2000:]}")
 
-    def _source_hash(self, task_type: str) -> str:
-        """What decides the image's content: its pinned requirements and the package's sources."""
+    def _source_hash(self, task_type: str, variant: str = "") -> str:
+        """What decides the image's content: its variant, pinned requirements and the package's sources."""
         root = source_tree()
-        digest = hashlib.sha256("\n".join(runtime_requirements(task_type)).encode())
+        digest = hashlib.sha256("\n".join([variant, *runtime_requirements(task_type)]).encode())
         digest.update((root / "images" / "base.Dockerfile").read_bytes())
         for folder in (root / "plugins", root / "executors", root / "images" / task_type):
             for path in sorted(
@@ -247,9 +254,14 @@ def runtime_requirements(task_type: str) -> list[str]:
     return pinned
 
 
-def extra_wheel_requirements(task_type: str) -> list[str]:
-    """The requirements of ``images/<type>/extra-wheels.txt`` (none without one)."""
-    listed = source_tree() / "images" / task_type / "extra-wheels.txt"
+def _extra_wheels_file(task_type: str, variant: str = "") -> Path:
+    return source_tree() / "images" / task_type / (f"extra-wheels-{variant}.txt" if variant else "extra-wheels.txt")
+
+
+def extra_wheel_requirements(task_type: str, variant: str = "") -> list[str]:
+    """The requirements of ``images/<type>/extra-wheels.txt`` (of a variant: ``extra-wheels-<variant>.txt``; none
+    without one)."""
+    listed = _extra_wheels_file(task_type, variant)
     lines = listed.read_text().splitlines() if listed.is_file() else []
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 

@@ -150,3 +150,14 @@ def sql_image() -> str:
 @pytest.fixture(scope="session")
 def script_image() -> str:
     return built_image("script")
+
+
+@pytest.fixture(scope="session")
+def train_image() -> str:
+    return built_image("train")
+
+
+@pytest.fixture(scope="session")
+def train_env_cache(tmp_path_factory) -> Path:
+    """One environment cache for the training tests: the digits example's scikit-learn is installed once."""
+    return tmp_path_factory.mktemp("train-env-cache")

@@ -73,7 +73,7 @@ class TrainExecutor(ScriptExecutor):
                 _run(command, env, cwd, config, on_line=watcher)
             except ScriptExited as exited:
                 ranks, launcher = failures.read_failures(log_dir), failures.launcher_error(launcher_file)
-                raise failures.explain(ranks, launcher, watcher.signalled, str(exited)) from None
+                raise failures.explain(ranks, launcher, watcher.signalled, str(exited), watcher.signal_times) from None
             finally:
                 if node.writes_outputs:
                     records, skipped = metrics.read_metrics(metrics_file)

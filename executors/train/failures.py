@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,7 @@ CUDA_OOM_HINT = (
 # _FAILURE_FORMAT_TEMPLATE): '  rank      : 1 (local_rank: 1)', then '  exitcode  : -9 (pid: 4242) (SIGKILL)'
 SUMMARY_RANK = re.compile(r"^\s*rank\s*:\s*(\d+) \(local_rank: (\d+)\)\s*$")
 SUMMARY_EXIT = re.compile(r"^\s*exitcode\s*:\s*(-?\d+)")
+SUMMARY_TIME = re.compile(r"^\s*time\s*:\s*(\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d)\s*$")  # local time, whole seconds
 
 
 class RankFailed(UserError):
@@ -167,29 +169,45 @@ class SummaryWatcher:
     killed: they leave no error file, and the summary may be longer than the output tail a failure keeps."""
 
     def __init__(self, relay):
-        self._relay, self._rank = relay, None
+        self._relay, self._rank, self._time = relay, None, None
         self.signalled: list[tuple[int, int, int]] = []  # (rank, local rank, signal number)
+        self.signal_times: dict[int, float] = {}  # rank -> when torchrun saw it end (whole seconds)
 
     def __call__(self, line: str) -> None:
         self._relay(line)
-        rank, exit_code = SUMMARY_RANK.match(line), SUMMARY_EXIT.match(line)
-        if rank:
+        rank, exit_code, when = SUMMARY_RANK.match(line), SUMMARY_EXIT.match(line), SUMMARY_TIME.match(line)
+        if when:
+            self._time = time.mktime(time.strptime(when.group(1), "%Y-%m-%d_%H:%M:%S"))
+        elif rank:
             self._rank = (int(rank.group(1)), int(rank.group(2)))
         elif exit_code and self._rank is not None:
             if int(exit_code.group(1)) < 0:
                 self.signalled.append((*self._rank, -int(exit_code.group(1))))
+                if self._time is not None:
+                    self.signal_times[self._rank[0]] = self._time
             self._rank = None
 
 
 def explain(
-    failures: list[RankFailure], launcher_error: str, signalled: list[tuple[int, int, int]], fallback: str
+    failures: list[RankFailure],
+    launcher_error: str,
+    signalled: list[tuple[int, int, int]],
+    fallback: str,
+    signal_times: dict[int, float] | None = None,
 ) -> Exception:
     """The error the task fails with: from the ranks' failures, else from what torchrun reported (the ranks a signal
-    killed, its own error file ``launcher_error``), else ``fallback``. It says when the root cause failed
-    (``failed_at``): of several pods' errors, Flyte reports the earliest (docs/train/multi-node.md)."""
+    killed, its own error file ``launcher_error``), else ``fallback``.
+
+    It says when this node's trouble began (``failed_at``: the root cause's failure, or the kill torchrun saw,
+    ``signal_times``, to the second, which is never after the failures it causes): of several pods' errors,
+    Flyte reports the earliest (docs/train/multi-node.md)."""
     error = _explain(failures, launcher_error, signalled, fallback)
-    if failures:
-        error.failed_at = root_cause(failures).time_ns / 1e9  # type: ignore[attr-defined]
+    killed = _first_signal(signalled)
+    times = [root_cause(failures).time_ns / 1e9] if failures else []
+    if killed and killed[0] in (signal_times or {}):
+        times.append(signal_times[killed[0]])
+    if times:
+        error.failed_at = min(times)  # type: ignore[attr-defined]
     return error
 
 

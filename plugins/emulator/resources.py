@@ -16,13 +16,18 @@ from typing import Any, Optional
 from flytekit.models.task import Resources
 from flytekitplugins.prebuilt.kit.quantities import parse_quantity
 
-NAMES = {Resources.ResourceName.CPU: "cpu", Resources.ResourceName.MEMORY: "memory"}
+NAMES = {
+    Resources.ResourceName.CPU: "cpu",
+    Resources.ResourceName.MEMORY: "memory",
+    Resources.ResourceName.GPU: "gpu",
+}
 
 
 @dataclass(frozen=True)
 class ContainerLimits:
     memory_bytes: Optional[int] = None
     cpus: Optional[float] = None
+    gpus: int = 0  # NVIDIA GPUs, given to the container as the device plugin gives them to a pod
 
     def docker_arguments(self) -> dict[str, Any]:
         """Keyword arguments for the Docker SDK's ``containers.run``."""
@@ -31,11 +36,15 @@ class ContainerLimits:
             arguments.update(mem_limit=self.memory_bytes, memswap_limit=self.memory_bytes)
         if self.cpus:
             arguments["nano_cpus"] = int(self.cpus * 1e9)
+        if self.gpus:  # `docker run --gpus N` (needs the NVIDIA container toolkit)
+            from docker.types import DeviceRequest
+
+            arguments["device_requests"] = [DeviceRequest(count=self.gpus, capabilities=[["gpu"]])]
         return arguments
 
 
 def container_limits(resources: Optional[Resources]) -> ContainerLimits:
-    """The effective CPU and memory limits of a template's container resources (limit, else request)."""
+    """The effective CPU, memory and GPU limits of a template's container resources (limit, else request)."""
     if resources is None:
         return ContainerLimits()
     given: dict[str, tuple[str, str]] = {}
@@ -50,4 +59,8 @@ def container_limits(resources: Optional[Resources]) -> ContainerLimits:
     if "cpu" in given:
         kind, value = given["cpu"]
         cpu = float(parse_quantity(value, f"{kind}.cpu"))
-    return ContainerLimits(memory_bytes=memory, cpus=cpu)
+    gpus = 0
+    if "gpu" in given:
+        kind, value = given["gpu"]
+        gpus = int(parse_quantity(value, f"{kind}.gpu"))
+    return ContainerLimits(memory_bytes=memory, cpus=cpu, gpus=gpus)

@@ -38,26 +38,33 @@ def repository_name(task_type: str) -> str:
     return f"prebuilt-{task_type}"
 
 
-def image_tag(task_type: str, registry: str = DEFAULT_REGISTRY) -> str:
-    """The tag the image of this package version is built under."""
+def image_tag(task_type: str, registry: str = DEFAULT_REGISTRY, variant: str = "") -> str:
+    """The tag the image of this package version is built under; a variant (the train type's ``cuda``: torch's
+    CUDA build) is said at the end, ``<V>-py<X.Y>-cuda``; the default variant has no suffix."""
     tag = package_version().replace("+", "_")  # '+' is not allowed in a Docker tag
-    return f"{registry}/{repository_name(task_type)}:{tag}-py{IMAGE_PYTHON}"
+    return f"{registry}/{repository_name(task_type)}:{tag}-py{IMAGE_PYTHON}{_suffix(variant)}"
 
 
-def default_image(task_type: str, lock_file: Optional[Path] = None) -> str:
+def image_key(task_type: str, variant: str = "") -> str:
+    """The name an image configuration (``--image prebuilt-train-cuda=...``) and the lock file know a variant by."""
+    return f"{repository_name(task_type)}{_suffix(variant)}"
+
+
+def default_image(task_type: str, lock_file: Optional[Path] = None, variant: str = "") -> str:
     """The published image by digest when the lock file records one for this version, else the tag."""
-    entry = read_lock(lock_file).get(task_type)
+    entry = read_lock(lock_file).get(f"{task_type}{_suffix(variant)}")
     if entry and entry.get("package_version") == package_version():
         return f"{entry['image'].rsplit(':', 1)[0]}@{entry['digest']}"
-    return image_tag(task_type)
+    return image_tag(task_type, variant=variant)
 
 
-def registered_image(task_type: str, image_config: Optional["ImageConfig"] = None) -> str:
+def registered_image(task_type: str, image_config: Optional["ImageConfig"] = None, variant: str = "") -> str:
     """The image a registration runs a task of this type in: the one its image configuration names
-    ``prebuilt-<type>`` (flytekit ``ImageConfig.find_image``), else ours (``default_image``)."""
-    named = image_config.find_image(repository_name(task_type)) if image_config is not None else None
+    ``prebuilt-<type>`` (``prebuilt-<type>-<variant>``; flytekit ``ImageConfig.find_image``), else ours
+    (``default_image``)."""
+    named = image_config.find_image(image_key(task_type, variant)) if image_config is not None else None
     if named is None:
-        return default_image(task_type)
+        return default_image(task_type, variant=variant)
     return named.full if named.tag or named.digest else named.fqn  # a config file's entry may have neither
 
 
@@ -68,9 +75,13 @@ def read_lock(lock_file: Optional[Path] = None) -> dict:
     return json.loads(path.read_text()).get("images", {})
 
 
-def record_digest(task_type: str, image: str, digest: str, lock_file: Optional[Path] = None) -> None:
+def record_digest(task_type: str, image: str, digest: str, lock_file: Optional[Path] = None, variant: str = "") -> None:
     """Write a pushed image's digest to the lock file (what ``images publish`` does after a push)."""
     path = Path(lock_file or LOCK_FILE)
     entries = read_lock(path)
-    entries[task_type] = {"package_version": package_version(), "image": image, "digest": digest}
+    entries[f"{task_type}{_suffix(variant)}"] = {"package_version": package_version(), "image": image, "digest": digest}
     path.write_text(json.dumps({"version": 1, "images": dict(sorted(entries.items()))}, indent=2) + "\n")
+
+
+def _suffix(variant: str) -> str:
+    return f"-{variant}" if variant else ""

@@ -93,6 +93,14 @@ class TaskTypeSpec(Generic[C, X]):
         extras = self.extras.from_custom({k: v for k, v in body.items() if k not in names})
         return config, extras
 
+    def task_class(self) -> type:
+        """The author-side task class of ``plugins/<name>/task.py``: the class there whose ``SPEC`` is this one."""
+        module = importlib.import_module(f"flytekitplugins.prebuilt.{self.name}.task")
+        for value in vars(module).values():
+            if isinstance(value, type) and value.__dict__.get("SPEC") is self:
+                return value
+        raise TypeError(f"{module.__name__} has no task class with SPEC = the {self.name} spec")
+
     def executor_class(self) -> type:
         module, _, name = self.executor.rpartition(".")
         return getattr(importlib.import_module(module), name)

@@ -99,7 +99,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         super().__init__(
             name=name,
             task_config=config,
-            container_image=container_image or default_image(spec.name),
+            container_image=container_image or default_image(spec.name, variant=self.image_variant()),
             executor_type=spec.executor_class(),
             # prebuilt-<name> is unknown to Flyte's plugins: its container plugin runs it
             task_type=plugin.task_type if plugin else spec.flyte_task_type,
@@ -123,6 +123,11 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             **kwargs,
         )
         _check_cache_inputs(self._metadata, inputs or {})
+
+    def image_variant(self) -> str:
+        """Which build of the type's image runs this task ('' the default; the train type's 'cuda' for GPUs).
+        Called before flytekit's initialisation."""
+        return ""
 
     def backend_plugin(self, config: C) -> Optional[BackendPlugin]:
         """The Flyte backend plugin that runs this task, if not the container plugin (e.g. a multi-node training
@@ -157,7 +162,9 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
     def _image_name(self, settings: Optional[SerializationSettings]) -> str:
         given = self._image_given
         if given is None:  # ours: a registration may map prebuilt-<type> to a mirror of it
-            return registered_image(self.SPEC.name, settings.image_config if settings else None)
+            return registered_image(
+                self.SPEC.name, settings.image_config if settings else None, variant=self.image_variant()
+            )
         if isinstance(given, str) and settings is None:
             return given
         if settings is None or settings is PythonCustomizedContainerTask.SERIALIZE_SETTINGS:

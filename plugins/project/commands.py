@@ -83,7 +83,7 @@ def show(name: str, path: str) -> None:
 
     from flytekit.configuration import ImageConfig, SerializationSettings
     from flytekit.tools.translator import get_serializable
-    from flytekitplugins.prebuilt.cli import UserMistake
+    from flytekitplugins.prebuilt.command_line import UserMistake
     from google.protobuf.json_format import MessageToDict
 
     loaded = _load(path)
@@ -113,7 +113,7 @@ def show(name: str, path: str) -> None:
 @click.option("--root", default=None, type=click.Path(file_okay=False), help="Storage root (default: a temp dir).")
 def run(name, path, inputs, secrets, in_container, root) -> None:
     """Run task or pipeline NAME as a Flyte cluster would (each task through the emulator) and print its outputs."""
-    from flytekitplugins.prebuilt.cli import UserMistake, _inputs, _secrets, _show_log
+    from flytekitplugins.prebuilt.command_line import UserMistake, show_log, task_inputs, task_secrets
     from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
     from flytekitplugins.prebuilt.project.running import run as run_project
 
@@ -122,21 +122,21 @@ def run(name, path, inputs, secrets, in_container, root) -> None:
         entity = loaded.entity(name)
     except KeyError as error:
         raise UserMistake(error.args[0]) from None
-    values = _inputs(entity, inputs)
+    values = task_inputs(entity, inputs)
     requested = [s for t in loaded.tasks.values() if t.security_context for s in t.security_context.secrets]
     asking = types.SimpleNamespace(name=entity.name, security_context=types.SimpleNamespace(secrets=requested))
-    emulator = Emulator(root or tempfile.mkdtemp(prefix="flyte-prebuilt-"), secrets=_secrets(asking, secrets))
+    emulator = Emulator(root or tempfile.mkdtemp(prefix="flyte-prebuilt-"), secrets=task_secrets(asking, secrets))
     where = "in the images" if in_container else "subprocesses"
     click.echo(f"running {entity.name} ({where}) under {emulator.root}", err=True)
 
     def on_step(step: str, result) -> None:
-        _show_log(result.logs)
+        show_log(result.logs)
         click.echo(f"step {step}: done", err=True)
 
     try:
         outputs = run_project(loaded, name, values, emulator, in_container=in_container, on_step=on_step)
     except TaskFailed as failure:
-        _show_log(failure.logs)
+        show_log(failure.logs)
         click.echo(
             f"FAILED step {getattr(failure, 'step', name)} [{failure.origin}/{failure.kind}] {failure.code} after "
             f"{failure.attempts} attempt(s)\n{failure.message}",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -20,7 +19,7 @@ from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
 from flytekit.types.structured import StructuredDataset
 from flytekitplugins.prebuilt.kit.config import ConfigError
-from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec, task_types
+from flytekitplugins.prebuilt.kit.spec import task_types
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask
 from flytekitplugins.prebuilt.project.errors import Problem, did_you_mean
 from flytekitplugins.prebuilt.project.schema import RESOURCE_NAMES
@@ -34,15 +33,6 @@ PYTHON_TYPES: dict[str, Any] = {
     "list[str]": list[str], "list[int]": list[int], "list[float]": list[float],
 }  # fmt: skip
 TASK_KEYWORDS = ("retries", "timeout", "interruptible", "cache", "cache_version", "container_image")
-
-
-def task_class(spec: TaskTypeSpec) -> type[PrebuiltTask]:
-    """The ``PrebuiltTask`` subclass of ``plugins/<type>/task.py`` built on ``spec``."""
-    module = importlib.import_module(f"flytekitplugins.prebuilt.{spec.name}.task")
-    for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, PrebuiltTask) and value.__dict__.get("SPEC") is spec:
-            return value
-    raise TypeError(f"{module.__name__} has no PrebuiltTask subclass with SPEC = the {spec.name} spec")
 
 
 @dataclass(frozen=True)
@@ -411,7 +401,7 @@ def build_task(project: str, name: str, merged: Merged) -> PrebuiltTask:
     fields = plain(merged.values)
     specs = task_types()
     spec = specs[fields.get("type", "script")]
-    cls = task_class(spec)
+    cls = spec.task_class()
     config_names = [f.name for f in dataclasses.fields(spec.config) if f.init]
     config, keywords, outputs = {}, {}, {}
     for shorthand in SHORTHANDS:

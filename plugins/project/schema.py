@@ -138,11 +138,10 @@ def _common_keys() -> dict[str, dict]:
 
 def _task_class_keys(spec: TaskTypeSpec) -> dict[str, dict]:
     """The keys of the task class beyond its config (what the Python API takes besides config=)."""
-    from flytekitplugins.prebuilt.project.compiling import task_class
     from flytekitplugins.prebuilt.script.task import ScriptTask
     from flytekitplugins.prebuilt.sql.task import SQLTask
 
-    cls = task_class(spec)
+    cls = spec.task_class()
     if issubclass(cls, SQLTask):
         return {
             "query": {"type": "string", "description": "the query template (:name or {{ .inputs.name }} parameters)"},

@@ -16,6 +16,7 @@ from flytekitplugins.prebuilt.train.config import TrainConfig, TrainPreset
 from flytekitplugins.prebuilt.train.spec import SPEC
 
 PYTORCH_TASK_TYPE = "pytorch"  # Flyte's Kubeflow PyTorch plugin
+CUDA_VARIANT = "cuda"  # images/train built with torch's CUDA build (make images-gpu)
 
 
 class TrainTask(ScriptTask):
@@ -59,13 +60,18 @@ class TrainTask(ScriptTask):
         elif command is not None or preset is not None:
             raise ConfigError("config", "give either config, or command (with an optional preset)")
         config.check()
-        _check_processes(config, _gpus(requests, limits))
+        self._gpus = _gpus(requests, limits)
+        _check_processes(config, self._gpus)
         super().__init__(name, source, config=config, requests=requests, limits=limits, **kwargs)
         script = config.script
         if script and not INPUT_PLACEHOLDER.search(script) and not self.bundle.has_file(script):
             raise ConfigError(
                 "config.command", f"{script!r} is not in the bundle (files: {', '.join(self.bundle.files[:10])})"
             )
+
+    def image_variant(self) -> str:
+        """The CUDA build of the train image when the task requests GPUs (tag ``...-cuda``), else the CPU build."""
+        return CUDA_VARIANT if self._gpus else ""
 
     def backend_plugin(self, config: TrainConfig) -> Optional[BackendPlugin]:
         """One node: Flyte's container plugin runs the pod. More: a Kubeflow PyTorchJob, run by Flyte's ``pytorch``

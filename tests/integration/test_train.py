@@ -31,10 +31,9 @@ OUTPUTS = {"accuracy": float, "final_loss": float}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def env_cache(tmp_path_factory):
-    """One environment cache for the module: scikit-learn is installed once."""
+def env_cache(train_env_cache):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PREBUILT_ENV_CACHE", str(tmp_path_factory.mktemp("env-cache")))
+        patch.setenv("PREBUILT_ENV_CACHE", str(train_env_cache))
         yield
 
 
@@ -50,38 +49,6 @@ def uninterrupted() -> dict:
 def test_the_digits_example_trains_with_ddp_in_process(uninterrupted):
     assert uninterrupted["accuracy"] >= 0.95
     assert isinstance(uninterrupted["model"], FlyteFile) and Path(uninterrupted["model"].path).stat().st_size > 1000
-
-
-def test_a_lost_process_is_retried_and_resumes_from_the_checkpoint_through_the_emulator(tmp_path, uninterrupted):
-    task = TrainTask(
-        "digits_lost_process",
-        source=DIGITS,
-        command=["train.py", "--epochs", "8", "--lose-a-process-after-epoch", "3"],
-        processes_per_node=2,
-        outputs=OUTPUTS,
-        retries=1,
-    )
-    started = time.monotonic()
-    run = Emulator(str(tmp_path)).run(task, {})
-    print(f"emulated digits run with a retry: {time.monotonic() - started:.1f}s")
-    assert run.attempts == 2  # the first attempt lost rank 1 (SIGKILL): recoverable, so retried
-    assert "rank 0: resuming after epoch 3" in run.logs and "epoch 3:" not in run.logs
-    # the same seed, resumed from epoch 3's checkpoint: exactly the uninterrupted run's result
-    assert run.outputs == {"accuracy": uninterrupted["accuracy"], "final_loss": uninterrupted["final_loss"]}
-    assert run.outputs["accuracy"] >= 0.95
-    deck = Path(run.deck_path).read_text()
-    assert "8 record(s)" in deck and deck.count("<svg") == 2  # epochs 0-3 from the first attempt, 4-7 from this one
-    code, kind, message = first_attempt_error(run)
-    assert (code, kind) == ("USER:Killed", ContainerError.Kind.RECOVERABLE)  # as Flyte records it
-    assert "rank 1 (local rank 1) was killed (SIGKILL" in message
-
-
-@pytest.fixture(scope="module")
-def train_image() -> str:
-    """images/train/Dockerfile built from the current sources (a no-op when up to date)."""
-    from tests.conftest import built_image
-
-    return built_image("train")
 
 
 def test_the_digits_example_in_the_train_image(tmp_path, uninterrupted, train_image):

@@ -20,7 +20,8 @@ def resources(requests=(), limits=()):
         (resources(limits=[(R.MEMORY, "64Mi"), (R.CPU, "500m")]), ContainerLimits(64 * 2**20, 0.5)),
         (resources(requests=[(R.MEMORY, "1Gi"), (R.CPU, "2")]), ContainerLimits(2**30, 2.0)),  # limit := request
         (resources(requests=[(R.MEMORY, "1Gi")], limits=[(R.MEMORY, "2G")]), ContainerLimits(2 * 10**9, None)),
-        (resources(limits=[(R.GPU, "1"), (R.EPHEMERAL_STORAGE, "10Gi")]), ContainerLimits()),  # not CPU or memory
+        (resources(limits=[(R.GPU, "1"), (R.EPHEMERAL_STORAGE, "10Gi")]), ContainerLimits(gpus=1)),  # no storage
+        (resources(requests=[(R.GPU, "2")]), ContainerLimits(gpus=2)),
     ],
 )
 def test_limits_else_requests(given, expected):
@@ -34,3 +35,8 @@ def test_docker_arguments_forbid_swap_beyond_the_limit():
         "nano_cpus": 250_000_000,
     }
     assert ContainerLimits().docker_arguments() == {}
+
+
+def test_requested_gpus_reach_the_container_as_docker_run_gpus_gives_them():
+    (request,) = ContainerLimits(gpus=2).docker_arguments()["device_requests"]
+    assert request["Count"] == 2 and request["Capabilities"] == [["gpu"]]

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from collections import OrderedDict
 from importlib import metadata
@@ -234,6 +235,24 @@ def test_ranks_killed_by_a_signal_are_read_from_torchruns_summary_as_it_streams(
     gloo = write_failure(tmp_path, 0, "RuntimeError: Connection closed by peer", ["RuntimeError"], 1)
     both = failures.explain(failures.read_failures(gloo.parents[2]), "", signalled, "")
     assert isinstance(both, failures.RankKilled) and "the other ranks then failed: rank 0" in str(both)
+
+
+def test_the_error_says_when_the_nodes_trouble_began_for_flyte_to_pick_the_earliest_pod(tmp_path):
+    """Of several pods' error documents, Flyte reports the one with the earliest timestamp: a node's error carries
+    its root cause's time, or the time torchrun's summary gives a killed rank (whole seconds, never later)."""
+    watcher = failures.SummaryWatcher(relay=lambda line: None)
+    for line in TORCHRUN_SUMMARY.splitlines(keepends=True):
+        watcher(line)
+    kill_time = time.mktime(time.strptime("2026-01-01_00:00:00", "%Y-%m-%d_%H:%M:%S"))
+    assert watcher.signal_times == {0: kill_time, 1: kill_time}
+    gloo = write_failure(tmp_path, 0, "RuntimeError: Connection closed by peer", ["RuntimeError"], 1)
+    ranks = failures.read_failures(gloo.parents[2])
+    killed = failures.explain(ranks, "", watcher.signalled, "", watcher.signal_times)
+    assert killed.failed_at == min(kill_time, ranks[0].time_ns / 1e9)
+    own = write_failure(tmp_path / "own", 1, "ValueError: bad", ["ValueError"], 1)
+    raised = failures.explain(failures.read_failures(own.parents[2]), "", [], "")
+    assert raised.failed_at == failures.read_failures(own.parents[2])[0].time_ns / 1e9
+    assert not hasattr(failures.explain([], "", [], "fallback"), "failed_at")  # nothing to tell: Flyte's own time
 
 
 def test_torchruns_own_failure_and_the_fallback(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from flyteidl.plugins.kubeflow import pytorch_pb2
 from flytekit import Secret
-from flytekit.configuration import ImageConfig, SerializationSettings
+from flytekit.configuration import Image, ImageConfig, SerializationSettings
 from flytekit.tools.translator import get_serializable
 from flytekit.types.directory import FlyteDirectory
 from flytekitplugins.prebuilt.kit import ConfigError
@@ -108,6 +108,25 @@ def test_a_multi_node_tasks_identity_covers_the_plugins_fields():
             "two_nodes", source=SOURCE, command=["train.py"], processes_per_node=2, outputs={"a": float}
         ).identity
     )
+
+
+def test_a_task_requesting_gpus_runs_in_the_cuda_image_and_a_registration_can_mirror_each_variant():
+    cpu = TrainTask("cpu", source=SOURCE, command=["train.py"], processes_per_node=2)
+    gpu = TrainTask("gpu", source=SOURCE, command=["train.py"], requests={"gpu": 1})
+    assert cpu.container_image.endswith("-py3.11") and gpu.container_image.endswith("-py3.11-cuda")
+    assert cpu.container_image.rsplit(":", 1)[0] == gpu.container_image.rsplit(":", 1)[0]  # one repository
+    mirrors = ImageConfig.create_from(
+        default_image=None,
+        other_images=[
+            Image.look_up_image_info("prebuilt-train", "mirror.example/train:cpu"),
+            Image.look_up_image_info("prebuilt-train-cuda", "mirror.example/train:cuda"),
+        ],
+    )
+    settings = SerializationSettings(project="p", domain="d", version="v1", image_config=mirrors)
+    assert get_serializable(OrderedDict(), settings, gpu).template.container.image == "mirror.example/train:cuda"
+    assert get_serializable(OrderedDict(), settings, cpu).template.container.image == "mirror.example/train:cpu"
+    pinned = TrainTask("pinned", source=SOURCE, command=["train.py"], requests={"gpu": 1}, container_image="my/img:1")
+    assert pinned.container_image == "my/img:1"  # container_image= overrides the choice
 
 
 def test_the_template_runs_pyflyte_execute_with_the_checkpoint_prefixes():

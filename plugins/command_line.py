@@ -1,0 +1,137 @@
+"""What every ``flyte-prebuilt`` command shares: a user's mistake as one line (exit code 2), ``--input`` and
+``--secret`` options as a task's typed inputs and secrets, a run's log on stderr. Used by ``cli.py`` and the
+project commands (``project/commands.py``)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import typing
+
+import click
+
+
+class UserMistake(click.ClickException):
+    """One line saying what to fix; exit code 2 (a usage error, as click's own)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split()))  # one line, whatever the message held
+
+
+def show_log(logs: str) -> None:
+    if logs.strip():
+        click.echo(logs.strip("\n"), err=True)
+
+
+def pair(text: str, option: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise UserMistake(f"{option} {text!r}: expected NAME=VALUE")
+    name, value = text.split("=", 1)
+    return name, value
+
+
+def task_inputs(task, given: typing.Sequence[str]) -> dict[str, typing.Any]:
+    """``--input NAME=VALUE`` options as the task's typed inputs, checked as the emulator (and Flyte Admin) will,
+    every required input present."""
+    from flytekitplugins.prebuilt.emulator.inputs import describe, input_literals
+
+    types = task.python_interface.inputs
+    values = {}
+    for item in given:
+        name, text = pair(item, "--input")
+        if name not in types:
+            raise UserMistake(f"--input {name}: {task.name} has no input {name!r}; its inputs are {describe(types)}")
+        values[name] = _coerce(name, text, types[name])
+    input_literals(task.name, values, types)  # InputError: a value its type refuses (a list that is not one, ...)
+    defaults = task.python_interface.default_inputs_as_kwargs
+    missing = [n for n, t in types.items() if n not in values and n not in defaults and not _optional(t)]
+    if missing:
+        example = " ".join(f"--input {n}=<{_type_label(types[n])}>" for n in missing)
+        raise UserMistake(f"{task.name} needs {example}")
+    return values
+
+
+def _coerce(name: str, text: str, python_type: typing.Any) -> typing.Any:
+    """A CLI string as the input's type: scalars parsed strictly, anything else as JSON (else the string)."""
+    base = _optional(python_type) or python_type
+    parsers = {
+        int: int,
+        float: float,
+        bool: _boolean,
+        datetime.datetime: datetime.datetime.fromisoformat,
+        datetime.date: datetime.date.fromisoformat,
+    }
+    if base is str:
+        return text
+    if base in parsers:
+        try:
+            return parsers[base](text)
+        except ValueError:
+            raise UserMistake(f"--input {name}={text}: expected {_type_label(base)}, e.g. {_EXAMPLES[base]}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a path or URI for a file or dataset input; the type engine checks it
+
+
+_EXAMPLES = {
+    int: "3",
+    float: "1.5",
+    bool: "true",
+    datetime.datetime: "2024-01-31T12:00:00",
+    datetime.date: "2024-01-31",
+}
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
+
+
+def _optional(python_type: typing.Any) -> typing.Any:
+    """``T`` when ``python_type`` is ``Optional[T]``, else None."""
+    args = typing.get_args(python_type)
+    if typing.get_origin(python_type) is typing.Union and type(None) in args and len(args) == 2:
+        return next(a for a in args if a is not type(None))
+    return None
+
+
+def _type_label(python_type: typing.Any) -> str:
+    from flytekitplugins.prebuilt.emulator.inputs import type_name
+
+    return {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        datetime.datetime: "an ISO date-time",
+        datetime.date: "an ISO date",
+    }.get(python_type) or type_name(python_type)
+
+
+def task_secrets(task, given: typing.Sequence[str]) -> dict[tuple[str, str], str]:
+    """``--secret GROUP.KEY=VALUE`` options; a mistake is reported without the value."""
+    values = {}
+    for item in given:
+        name, equals, value = item.partition("=")
+        group, dot, key = name.rpartition(".")
+        if not equals:
+            raise UserMistake(
+                "--secret: expected GROUP.KEY=VALUE (no '=' in it; the text is not shown, it may be a secret)"
+            )
+        if not (dot and group and key):
+            raise UserMistake(f"--secret {name}=...: expected GROUP.KEY=VALUE; Flyte secrets have a group and a key")
+        values[(group, key)] = value
+    requested = {(s.group, s.key) for s in (task.security_context.secrets if task.security_context else [])}
+    for group, key in sorted(set(values) - requested):
+        wanted = ", ".join(f"{g}.{k}" for g, k in sorted(requested)) or "none"
+        click.echo(
+            f"note: {task.name} does not request the secret {group}.{key} (it requests: {wanted}); it is not injected",
+            err=True,
+        )
+    return values
