@@ -215,7 +215,10 @@ class Builder:
             return
         target.mkdir()
         where = ["--no-index", "--find-links", self.wheelhouse] if self.wheelhouse else []
-        platform = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64"]
+        # the base image's glibc (Debian bookworm: 2.36) runs every manylinux wheel from 2_17 to 2_28; pip does not
+        # widen an explicit --platform to older tags, so each is named (NVIDIA's CUDA wheels use 2_18, 2_27, ...)
+        tags = [f"manylinux_2_{minor}_x86_64" for minor in range(28, 16, -1)] + ["manylinux2014_x86_64"]
+        platform = [argument for tag in tags for argument in ("--platform", tag)]
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version"]
             + [images.IMAGE_PYTHON, *platform, *where, "-d", str(target), "-r", str(listed)],
