@@ -108,6 +108,11 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
     def _bundle_data(self, ref: BundleRef, work: Path) -> bytes:
         if ref.inline:
             return ref.data
+        if ref.uploaded_at_registration:  # a template made by hand from a task's custom, never serialized
+            raise UserError(
+                f"the template names no location for its code bundle ({ref.uri}): serialize the task for "
+                "registration (pyflyte register), which uploads it"
+            )
         local = work / "bundle.zip"
         try:
             FlyteContextManager.current_context().file_access.get_data(ref.uri, str(local))

@@ -87,11 +87,15 @@ class Emulator:
     enabled_plugins: tuple[str, ...] = (replicas.PYTORCH_TASK_TYPE,)  # backend plugins beside the container plugin
 
     def template(self, task: PythonTask, version: str = "emulated") -> TaskTemplate:
-        """The template as registration would send it to Flyte Admin."""
+        """The template as registration would send it to Flyte Admin; what registration uploads (a large code
+        bundle) lands in ``root`` where Admin's data proxy would put it (``data_proxy.py``)."""
+        from flytekitplugins.prebuilt.emulator.data_proxy import registration_context
+
         settings = SerializationSettings(
             project=self.project, domain=self.domain, version=version, image_config=ImageConfig.auto_default_image()
         )
-        return get_serializable(OrderedDict(), settings, task).template
+        with registration_context(self.root, self.project, self.domain):
+            return get_serializable(OrderedDict(), settings, task).template
 
     def run(
         self,

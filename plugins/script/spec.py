@@ -12,6 +12,9 @@ from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
 from flytekitplugins.prebuilt.script.config import ScriptConfig
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# The location of a bundle that is uploaded when the task is serialized for registration (script/registration.py):
+# what the task's identity hashes until then (the digest, not where a registration puts it). Never in a template.
+AT_REGISTRATION = "prebuilt-at-registration:"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,11 @@ class BundleRef(PrebuiltConfig):
                 base64.b64decode(self.inline, validate=True)
             except (binascii.Error, ValueError):
                 raise ConfigError(self.field_name("inline"), "is not base64") from None
+
+    @property
+    def uploaded_at_registration(self) -> bool:
+        """Whether the bundle's location is decided when the task is serialized (see ``AT_REGISTRATION``)."""
+        return self.uri.startswith(AT_REGISTRATION)
 
     @property
     def data(self) -> bytes:

@@ -8,17 +8,19 @@ import typing
 from typing import Any, Optional, Sequence
 
 from flytekit.configuration import SerializationSettings
+from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
 from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
+from flytekitplugins.prebuilt.kit.backend_plugin import unwrap
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
 from flytekitplugins.prebuilt.kit.quantities import requests_and_limits
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask, config_keywords
-from flytekitplugins.prebuilt.script import bundle, packing, versions
+from flytekitplugins.prebuilt.script import bundle, packing, registration, versions
 from flytekitplugins.prebuilt.script.config import DEPENDENCY_FILES, ScriptConfig, ScriptPreset, input_variable
-from flytekitplugins.prebuilt.script.spec import SPEC, BundleRef, ScriptExtras
+from flytekitplugins.prebuilt.script.registration import INLINE_LIMIT
+from flytekitplugins.prebuilt.script.spec import AT_REGISTRATION, SPEC, BundleRef, ScriptExtras
 
-INLINE_LIMIT = 256 * 1024  # bundles up to this size travel inside the template (keep templates small)
 JSON_TYPES = (int, float, str, bool, list, dict)
 
 
@@ -27,9 +29,12 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
 
     At definition time the source is packed into a deterministic zip (same files, same digest;
     ``.gitignore``/``.prebuiltignore`` and the usual caches excluded) whose sha256 is part of the
-    task's identity. Small bundles travel inside the template; larger ones are uploaded, once, to
-    ``bundle_store`` (any Flyte data-layer URI) as ``<store>/<task name>/<sha256>.zip`` when the
-    task is serialized; ``flyte-prebuilt bundle list|download|derive`` work on those versions.
+    task's identity. Bundles of a few KiB (``INLINE_LIMIT``) travel inside the template, which must stay small
+    (a workflow's templates travel in one etcd object). A larger one is uploaded when the task is serialized:
+    to ``bundle_store`` (any Flyte data-layer URI; ``$PREBUILT_BUNDLE_STORE`` when the task names none) as
+    ``<store>/<task name>/<sha256>.zip``, where ``flyte-prebuilt bundle list|download|derive`` work on its
+    versions; without a store, where ``pyflyte register`` uploads the project's code (``registration``).
+    A local run needs no upload: its template carries the bundle.
 
     The configuration is ``config=ScriptConfig(...)``, or ``command`` with the other ``ScriptConfig`` fields as
     keywords (``deadline_seconds=60``), on top of an optional ``preset``.
@@ -74,14 +79,9 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
         limits = {**((preset.limits if preset else None) or {}), **limits}
         self._bundle = packing.pack(source, extra_ignores=tuple(ignore))
         _check_bundle(config, self._bundle)
+        if not isinstance(bundle_store, str):
+            raise ConfigError("bundle_store", f"expected a data-layer URI, got {bundle_store!r}")
         self._bundle_store, self._task_name = bundle_store.rstrip("/"), name
-        if len(self._bundle.data) > INLINE_LIMIT and not self._bundle_store:
-            raise ConfigError(
-                "source",
-                f"the bundle is {len(self._bundle.data) // 1024} KiB, over the {INLINE_LIMIT // 1024} KiB that may "
-                "travel in the task template; set bundle_store='s3://bucket/prefix' (any Flyte data-layer URI) "
-                "or ignore more files",
-            )
         self._uploaded = False
         super().__init__(
             name=name,
@@ -104,17 +104,38 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
             versions.version_uri(self._bundle_store, self._task_name, self._bundle.sha256) if self._bundle_store else ""
         )
 
-    def _bundle_ref(self) -> BundleRef:
-        where = (
-            {"uri": self.bundle_uri} if self._bundle_store else {"inline": base64.b64encode(self._bundle.data).decode()}
-        )
-        return BundleRef(sha256=self._bundle.sha256, size=len(self._bundle.data), **where)
+    def _bundle_ref(self, inline: bool = False, uri: str = "") -> BundleRef:
+        """Where the template says the bundle is: the store's URI, inline when small (or ``inline``), ``uri``, or,
+        until a serialization decides it, ``AT_REGISTRATION`` and the digest (what the identity hashes)."""
+        packed = self._bundle
+        if uri or self._bundle_store:
+            where = {"uri": uri or self.bundle_uri}
+        elif inline or len(packed.data) <= INLINE_LIMIT:
+            where = {"inline": base64.b64encode(packed.data).decode()}
+        else:
+            where = {"uri": f"{AT_REGISTRATION}{packed.sha256}"}
+        return BundleRef(sha256=packed.sha256, size=len(packed.data), **where)
 
     def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
-        if self._bundle_store and not self._uploaded:  # content-addressed: pushing twice changes nothing
-            versions.push(self._bundle, self._bundle_store, self._task_name)
-            self._uploaded = True
-        return super().get_custom(settings)
+        custom = super().get_custom(settings)
+        if self._bundle_store:
+            if not self._uploaded:  # content-addressed: pushing twice changes nothing
+                versions.push(self._bundle, self._bundle_store, self._task_name)
+                self._uploaded = True
+            return custom
+        if not self._bundle_ref().uploaded_at_registration:
+            return custom  # inline
+        if settings is PythonCustomizedContainerTask.SERIALIZE_SETTINGS:
+            ref = self._bundle_ref(inline=True)  # a local run: the template never leaves this process
+        elif registration.default_store():
+            store = registration.default_store()
+            ref = self._bundle_ref(uri=versions.push(self._bundle, store, self._task_name))
+        elif registration.can_upload():
+            ref = self._bundle_ref(uri=registration.upload(self._bundle))
+        else:
+            raise registration.nowhere_to_upload(self._task_name, len(self._bundle.data))
+        unwrap(custom).update(ScriptExtras(ref).to_custom())
+        return custom
 
 
 def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dict[str, type]) -> None:

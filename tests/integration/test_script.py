@@ -17,6 +17,7 @@ from flytekitplugins.prebuilt.kit import ConfigError
 from flytekitplugins.prebuilt.script import ScriptConfig, ScriptPreset, ScriptTask
 
 from tests.conftest import ROOT
+from tests.integration.containers import env_cache_volume
 
 PROJECT = ROOT / "examples" / "script_project"
 PRESET = ScriptPreset.of(dependencies="requirements", deadline_seconds=300, artifacts={"model": "out/model.json"})
@@ -67,12 +68,7 @@ def test_emulated_subprocess_and_image_give_the_same_outputs(env_cache, tmp_path
     subprocess_run = Emulator(str(tmp_path / "store")).run(task, {"epochs": 2})
     assert result_of(**{k: subprocess_run.outputs[k] for k in ("accuracy", "epochs_run", "model")}) == expected
     # the image's own cache on a volume (the container runs as uid 1000), used by two runs
-    volume = tmp_path / "volume"
-    volume.mkdir()
-    volume.chmod(0o777)
-    env, mounts = {"PREBUILT_ENV_CACHE": str(volume)}, [str(volume)]
-    if os.environ.get("PIP_CERT"):  # this machine reaches the package index through a TLS-inspecting proxy
-        env["SSL_CERT_FILE"], mounts = os.environ["PIP_CERT"], [*mounts, os.environ["PIP_CERT"]]
+    volume, env, mounts = env_cache_volume(tmp_path)
     emulator = Emulator(str(tmp_path / "store"), mounts=mounts, env=env)
     first = emulator.run(task, {"epochs": 2}, in_container=True)
     assert result_of(**{k: first.outputs[k] for k in ("accuracy", "epochs_run", "model")}) == expected
@@ -263,12 +259,17 @@ def test_bundle_versions_push_list_download_and_derive(tmp_path):
 
 
 def test_large_bundles_travel_through_the_store(tmp_path, env_cache):
+    from flytekitplugins.prebuilt.script import packing
+
     project = tmp_path / "big"
     shutil.copytree(PROJECT, project)
     (project / "weights.bin").write_bytes(bytes(range(256)) * 2048 + os.urandom(300_000))
-    with pytest.raises(ConfigError, match="bundle_store") as error:
-        train_task(source=project)
-    assert error.value.field == "source"
+    # without a store: uploaded where registration puts the project's code (the emulated data proxy, in its root)
+    (tmp_path / "registered").mkdir()
+    run = Emulator(str(tmp_path / "registered")).run(train_task(source=project), {"epochs": 1})
+    assert run.outputs["epochs_run"] == 1
+    (uploaded,) = (tmp_path / "registered" / "flytesnacks" / "development").glob("*/*.zip")
+    assert packing.pack(project).data == uploaded.read_bytes()
     store = tmp_path / "bundles"
     task = train_task(source=project, bundle_store=str(store))
     (tmp_path / "run").mkdir()
