@@ -3,9 +3,9 @@ plain ``torchrun`` and under ``TrainTask``, interleaved in one run (A1 B1 A2 B2 
 
 - throughput: samples per second after the warm-up steps, as the script measures it;
 - warm start-up: from the moment the run is asked for to the first training step. Plain: from launching
-  ``torchrun`` (a fresh process, after one unmeasured run). TrainTask: from the task call in a process that has already imported flytekit
-  and defined the task (what a workflow's pod does before it calls the executor), its environment cached by a
-  first, unmeasured call.
+  ``torchrun`` (a fresh process, after one unmeasured run). TrainTask: from the task call in a process that has
+  already imported flytekit and defined the task (what a workflow's pod does before it calls the executor), its
+  environment cached by a first, unmeasured call.
 
 Writes its section of docs/benchmarks.md (``<!-- train-bench:start -->``) and the raw runs to bench/results/.
 """
