@@ -32,6 +32,7 @@ from typing import Any, Optional
 
 from flyteidl.core import errors_pb2, literals_pb2
 from flytekit.configuration import ImageConfig, SerializationSettings
+from flytekit.core.array_node_map_task import ArrayNodeMapTask
 from flytekit.core.base_task import PythonTask
 from flytekit.core.context_manager import FlyteContextManager
 from flytekit.core.type_engine import TypeEngine
@@ -109,8 +110,13 @@ class Emulator:
     ) -> EmulatedRun:
         """Run ``task`` with Python ``inputs``; return its outputs or raise ``TaskFailed``.
 
-        ``in_container`` runs the template's image (or ``image``) in Docker, else a subprocess.
+        ``in_container`` runs the template's image (or ``image``) in Docker, else a subprocess. A ``map_task``
+        runs as flytepropeller's array node handler runs it, one sub-task per element (``array_node.py``).
         """
+        if isinstance(task, ArrayNodeMapTask):
+            from flytekitplugins.prebuilt.emulator.array_node import run_array_node
+
+            return run_array_node(self, task, inputs, image=image, in_container=in_container)
         template = task if isinstance(task, TaskTemplate) else self.template(task)
         interface = task.python_interface if isinstance(task, PythonTask) else None
         input_types = interface.inputs if interface else TypeEngine.guess_python_types(template.interface.inputs)
