@@ -18,6 +18,9 @@ A crashed or killed builder must never block the next one, so nothing is ever bu
   removes its folder before re-raising.
 - A reader takes an environment only if the marker parses, names this key, and ``bin/python`` still resolves
   (an interpreter that went away makes the environment stale: it is rebuilt).
+- Pods start with an empty disk: under the lock, before building, a builder looks in the environment store
+  (``env_store``: the object store, keyed by this key and the image's platform) and unpacks what it finds into its
+  build folder, taken on the same marker check; after a build it uploads the environment there.
 
 A virtualenv names its own path in ``bin/activate`` and in the shebang of every console script that the installer
 writes, so the venv must not care where it was built. With uv it is made ``uv venv --relocatable``: console
@@ -68,9 +71,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Optional
 
 from flytekit.loggers import logger
-from flytekitplugins.prebuilt.executors.script import process
+from flytekitplugins.prebuilt.executors.script import env_store, process
 from flytekitplugins.prebuilt.executors.script.locks import (
     MARKER,
     OUTPUT_TAIL_LINES,
@@ -81,6 +85,7 @@ from flytekitplugins.prebuilt.executors.script.locks import (
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 
 INSTALLER_GRACE_SECONDS = 5  # between SIGTERM and SIGKILL when an install is stopped
+STORE_FROM_CONTEXT = "<from the context>"  # ensure_environment's default store: env_store.store_prefix()
 
 
 def venv_python(venv: str | os.PathLike) -> Path:
@@ -104,12 +109,17 @@ def ensure_environment(
     python: str = sys.executable,
     system_site_packages: bool = False,
     timeout: float = 1800,
+    store: Optional[str] = STORE_FROM_CONTEXT,
 ) -> Path:
     """The virtualenv for ``spec`` under ``cache_dir`` (``<kind>-<key>``), built if there is no complete one.
 
     ``python`` is the base interpreter (its X.Y must be ``spec.python_version``). Kind 'none' gives an empty
     environment, so an entry point always runs with a known interpreter. ``timeout`` (seconds) bounds waiting for
     another builder plus building. See the module docstring for how builds are made atomic.
+
+    ``store``: an object-store prefix where built environments are kept for pods with an empty disk
+    (``env_store``): fetched from there instead of built when it has this one, uploaded there after a build.
+    By default ``$PREBUILT_ENV_STORE`` or the task's bucket (``env_store.store_prefix``); None: no store.
     """
     cache = Path(cache_dir).expanduser().absolute()
     name = spec.name + ("-system" if system_site_packages else "")
@@ -128,6 +138,18 @@ def ensure_environment(
             return venv
         _remove_leftovers(venv)
         build = venv.with_name(f".{name}.building-{uuid.uuid4().hex[:8]}")
+        store = env_store.store_prefix() if store is STORE_FROM_CONTEXT else store
+        fetched = env_store.fetch(store, name, build) if store else env_store.MISSING
+        if fetched == env_store.FETCHED:
+            if _complete(build, spec):
+                if os.path.lexists(venv):
+                    _remove(venv)
+                os.rename(build, venv)
+                logger.info(f"reusing environment {venv}, fetched from the environment store (nothing installed)")
+                return venv
+            logger.warning(f"the stored environment {name} is not a complete build of its key; rebuilding it")
+            _remove(build)
+            fetched = env_store.UNUSABLE
         started = time.monotonic()
         try:
             installer = _build(
@@ -149,7 +171,9 @@ def ensure_environment(
         except BaseException:
             _remove(build)
             raise
-    logger.info(f"environment {venv} ready in {seconds:.1f}s")
+        logger.info(f"environment {venv} ready in {seconds:.1f}s")
+        if store and installer == "uv":  # relocatable (the pip fallback's are not); under the lock: uploaded once
+            env_store.publish(store, name, venv, replace=fetched == env_store.UNUSABLE)
     return venv
 
 
