@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Make a Docker engine available: install docker.io when no engine is installed, start dockerd in the
-# background when none answers, and wait for its socket. Idempotent; needs root for the install.
+# background when none answers, and wait for its socket; install Debian's docker-compose (1.29), with which the tests'
+# pytest-docker starts their services (tests/docker-compose.yml). Idempotent; needs root for the installs.
 set -euo pipefail
+if ! command -v docker-compose >/dev/null 2>&1; then
+  echo "ensure-docker: installing docker-compose" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+fi
 if docker info >/dev/null 2>&1; then exit 0; fi
 if ! command -v dockerd >/dev/null 2>&1; then
   echo "ensure-docker: installing docker.io" >&2

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL server on 127.0.0.1, the built sql image, SQLite databases."""
+"""Shared fixtures: a real PostgreSQL server on 127.0.0.1, the built images, SQLite databases, and the compose file's
+services in containers (a registry, PostgreSQL on a compose network) through pytest-docker."""
 
 from __future__ import annotations
 
@@ -161,3 +162,80 @@ def train_image() -> str:
 def train_env_cache(tmp_path_factory) -> Path:
     """One environment cache for the training tests: the digits example's scikit-learn is installed once."""
     return tmp_path_factory.mktemp("train-env-cache")
+
+
+# ------------------------------------------------------------------ services in containers (pytest-docker)
+# tests/docker-compose.yml: a registry and a PostgreSQL server, from images built here (scripts/make-test-services.sh),
+# started once per session by pytest-docker's `docker_services` (docker-compose up / down -v) when a test needs one.
+
+
+@pytest.fixture(scope="session")
+def docker_compose_command() -> str:
+    """Debian's docker-compose 1.29 (scripts/ensure-docker.sh installs it): this engine has no `docker compose`."""
+    return "docker-compose"
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    return str(ROOT / "tests" / "docker-compose.yml")
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    """Build the services' images when their folders changed, then start them. Compose 1.29 has no `up --wait`: each
+    service's fixture waits for it with pytest-docker's `wait_until_responsive`."""
+    subprocess.run(["bash", str(ROOT / "scripts/ensure-docker.sh")], check=True)
+    subprocess.run(["bash", str(ROOT / "scripts/make-test-services.sh")], check=True)
+    os.environ.setdefault("PREBUILT_TEST_DB_PASSWORD", "pw-" + secrets.token_hex(12))  # read by the compose file
+    return ["up -d"]
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def registry(docker_services, docker_ip) -> str:
+    """The compose file's registry (Debian's docker-registry, no auth), as `host:port` on 127.0.0.1."""
+    address = f"{docker_ip}:{docker_services.port_for('registry', 5000)}"
+    docker_services.wait_until_responsive(check=lambda: _answers(f"http://{address}/v2/"), timeout=30, pause=0.2)
+    return address
+
+
+class ComposePostgres(Postgres):
+    """The compose file's PostgreSQL: ``url`` from this machine (its published port), ``service_url_without_password``
+    from a container on ``network`` (by service name, ``db:5432``, as a pod reaches a database)."""
+
+    def __init__(self, port: int, password: str, network: str):
+        super().__init__(port, password)
+        self.network = network
+
+    @property
+    def service_url_without_password(self) -> str:
+        return f"postgresql://{self.user}@db:5432/postgres"
+
+    def accepts_connections(self) -> bool:
+        import psycopg2
+
+        try:
+            psycopg2.connect(self.url, connect_timeout=1).close()
+            return True
+        except psycopg2.OperationalError:
+            return False
+
+
+@pytest.fixture(scope="session")
+def compose_postgres(docker_services, docker_compose_project_name) -> ComposePostgres:
+    database = ComposePostgres(
+        docker_services.port_for("db", 5432),
+        os.environ["PREBUILT_TEST_DB_PASSWORD"],
+        f"{docker_compose_project_name}_default",  # compose's network for the project
+    )
+    docker_services.wait_until_responsive(check=database.accepts_connections, timeout=60, pause=0.2)
+    return database

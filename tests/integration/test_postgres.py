@@ -165,3 +165,29 @@ def test_limit_and_offset_take_bound_counts(pg, password_env, reader):
         inputs={"size": int, "skip": int},
     )
     assert t(size=3, skip=10).open(pd.DataFrame).all()["id"].tolist() == [11, 12, 13]
+
+
+@pytest.mark.docker
+def test_the_image_reaches_postgres_by_service_name_on_a_compose_network(compose_postgres, sql_image, tmp_path):
+    """As a pod reaches a database through its Service: the container joins the compose network (not the host's) and
+    connects to ``db:5432``; the password comes from an injected Flyte secret and never reaches the logs."""
+    compose_postgres.execute(
+        "drop table if exists regions; create table regions (region text, amount numeric(8,2));"
+        "insert into regions values ('north', 10.5), ('south', 4), ('north', 2.25);"
+    )
+    task = SQLTask(
+        "regions",
+        "select region, sum(amount)::float8 as total from regions group by region order by region",
+        SQLConfig(url=compose_postgres.service_url_without_password, password_secret=PASSWORD),
+    )
+    emulator = Emulator(
+        str(tmp_path), secrets={("warehouse", "password"): compose_postgres.password}, network=compose_postgres.network
+    )
+    result = emulator.run(task, in_container=True, retries=0)
+    rows = result.outputs["results"].open(pd.DataFrame).all()
+    assert rows.to_dict("list") == {"region": ["north", "south"], "total": [12.75, 4.0]}
+    assert compose_postgres.password not in result.logs
+    with pytest.raises(TaskFailed, match='could not translate host name "db"'):  # the host's network has no `db`
+        Emulator(str(tmp_path), secrets={("warehouse", "password"): compose_postgres.password}).run(
+            task, in_container=True, retries=0
+        )
