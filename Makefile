@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)/bin/uv)
 
 REGISTRY ?=
+TYPES ?=
 WHEELHOUSE ?= build/wheelhouse
 BASE ?= python:3.11-slim-bookworm
 FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
 
-.PHONY: demo test unit docs images images-gpu gpu-check images-offline publish local-base bench lint docker postgres registry clean
+.PHONY: demo test unit docs images images-gpu gpu-check images-offline publish release local-base bench lint docker postgres services clean
 
 # uv does not read pip's configuration: hand it the machine's find-links (where a local CPU build of torch is
 # offered), so that the dev install takes that wheel instead of the CUDA build and its GBs from the index.
@@ -34,8 +35,8 @@ docker:
 postgres:
 	bash scripts/ensure-postgres.sh
 
-registry:
-	bash scripts/ensure-registry.sh
+services: docker local-base  ## the test services' images (tests/docker-compose.yml: a registry, PostgreSQL), started by pytest-docker
+	bash scripts/make-test-services.sh
 
 local-base: docker  ## when $(BASE) cannot be pulled (air-gapped), a local stand-in made with debootstrap
 	@docker image inspect $(BASE) >/dev/null 2>&1 || timeout 60 docker pull -q $(BASE) >/dev/null 2>&1 || bash scripts/make-local-base.sh
@@ -57,7 +58,11 @@ publish: images  ## push every image to $(REGISTRY) and record digests in the lo
 	@test -n "$(REGISTRY)" || { echo "usage: make publish REGISTRY=host:port/org"; exit 2; }
 	$(FLYTE_PREBUILT) images publish --registry $(REGISTRY)
 
-test: $(VENV)/.installed lint docs images postgres registry  ## lint, the docs site, then the whole suite: unit, SQLite, PostgreSQL, Docker images, a registry
+release: $(VENV)/.installed local-base  ## build and push every type's image (or TYPES=...) to $(REGISTRY), record the digests in plugins/kit/images.lock.json, build dist/'s sdist and wheel carrying them (not the CUDA variant: images-gpu)
+	@test -n "$(REGISTRY)" || { echo "usage: make release REGISTRY=host:port/org [TYPES='sql script']"; exit 2; }
+	$(FLYTE_PREBUILT) images release $(TYPES) --registry $(REGISTRY)
+
+test: $(VENV)/.installed lint docs images postgres services  ## lint, the docs site, then the whole suite: unit, SQLite, PostgreSQL, Docker images, a registry
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 docs: $(VENV)/.installed  ## the docs site (mkdocs.yml) into build/site, strict: a broken link or a page left out fails
@@ -66,9 +71,11 @@ docs: $(VENV)/.installed  ## the docs site (mkdocs.yml) into build/site, strict:
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests/unit
 
-bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows) and script environments (uv vs pip, warm start); writes docs/benchmarks.md
+bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows), script environments (uv vs pip, warm start, the environment store), training (TrainTask vs torchrun); writes docs/benchmarks.md
 	$(PY) bench/run.py
 	$(PY) bench/script_env.py
+	$(PY) bench/env_store.py
+	$(PY) bench/train_task.py
 
 LINTED := plugins executors tests examples bench setup.py scripts
 

@@ -9,11 +9,14 @@ import re
 INTRO = """# Benchmarks
 
 Each section below is written by its own script, between HTML comment markers; text outside the markers is
-kept. `make bench` runs both scripts (SQL, then script environments).
+kept. `make bench` runs every script.
 
 - [SQL query to parquet](#sql-query-to-parquet): `bench/run.py`, our `SQLTask` against upstream flytekit's.
 - [Script task environments](#script-task-environments): `bench/script_env.py`, uv vs pip cold installs and
   the warm-start overhead of a `ScriptTask`.
+- [Environments across pods](#environments-across-pods): `bench/env_store.py`, a fresh pod with the environment
+  store vs a cold install.
+- [Training](#training-train-type): `bench/train_task.py`, `TrainTask` vs plain torchrun.
 
 The machine may be shared with other work, so timings are noisy: compare rows within one section only.
 """
