@@ -1,10 +1,12 @@
-"""`map_task` over an SQLTask and a ScriptTask: locally (a workflow, element by element in this process), under the
-emulator (an ArrayNode as flytepropeller's array handler runs it: one `pyflyte-map-execute` per element, the index
-in `FLYTE_K8S_ARRAY_INDEX`) and in the image; one failing element under `min_success_ratio` leaves None in its place,
-and fails the node when the ratio does not allow it."""
+"""`map_task` over an SQLTask and a ScriptTask: locally (a workflow in this process, and `pyflyte run`: element by
+element), under the emulator (an ArrayNode as flytepropeller's array handler runs it: one `pyflyte-map-execute` per
+element, the index in `FLYTE_K8S_ARRAY_INDEX`) and in the image; one failing element under `min_success_ratio` leaves
+None in its place, and fails the node when the ratio does not allow it."""
 
 import functools
 import os
+import subprocess
+import sys
 import typing
 
 import pandas as pd
@@ -29,6 +31,28 @@ if n < 0:
 index = int(os.environ.get(os.environ.get("BATCH_JOB_ARRAY_INDEX_VAR_NAME", "-"), "-1"))
 with open(os.environ["PREBUILT_OUTPUTS_FILE"], "w") as f:
     json.dump({"square": n * n + offset, "index": index}, f)
+"""
+
+
+PYFLYTE_MODULE = """\
+import typing
+import pandas as pd
+from flytekit import task, workflow
+from flytekit.types.structured import StructuredDataset
+from flytekitplugins.prebuilt.map import map_task
+from flytekitplugins.prebuilt.sql import SQLTask
+
+count_rows = SQLTask("count_rows", "select count(*) as n from {{{{ .inputs.table | identifier }}}}",
+                     url="sqlite:///{db}", inputs={{"table": str}})
+tolerant = map_task(count_rows, min_success_ratio=0.5)
+
+@task
+def numbers(results: list[typing.Optional[StructuredDataset]]) -> list[typing.Optional[int]]:
+    return [None if r is None else int(r.open(pd.DataFrame).all()["n"][0]) for r in results]
+
+@workflow
+def counts(tables: list[str]) -> list[typing.Optional[int]]:
+    return numbers(results=tolerant(table=tables))
 """
 
 
@@ -84,6 +108,18 @@ def test_sql_locally_in_a_workflow_a_failing_element_is_none_under_the_ratio(sto
     assert counts(strict_wf(tables=["people", "people"])) == [7, 7]
     with pytest.raises(Exception, match="missing"):
         strict_wf(tables=TABLES)
+
+
+def test_sql_with_pyflyte_run(store, tmp_path):
+    _, db = store
+    (tmp_path / "wf_map.py").write_text(PYFLYTE_MODULE.format(db=db))
+    done = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "pyflyte"), "run", "wf_map.py", "counts",
+         "--tables", '["people", "missing"]'],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[7, None]" in done.stdout
 
 
 def test_sql_emulated_one_pod_per_element_as_the_array_handler_runs_them(store):
