@@ -4,7 +4,7 @@ script bundles.
     flyte-prebuilt run examples/sql_quickstart.py big_orders --input min_amount=150 [--in-container]
     flyte-prebuilt identity examples/sql_quickstart.py big_orders
     flyte-prebuilt image-name sql
-    flyte-prebuilt images build|publish ...
+    flyte-prebuilt images build|publish|release ...
     flyte-prebuilt bundle pack|push|list|download|derive ...
     flyte-prebuilt --version
 
@@ -142,15 +142,38 @@ def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle,
 @images.command("publish")
 @click.argument("task_types", nargs=-1)
 @click.option("--registry", required=True, help="e.g. ghcr.io/my-org or 127.0.0.1:5000")
-@click.option("--lock-file", type=click.Path(dir_okay=False), help="Where to record digests (default: the package's).")
 @click.option("--variant", default="", help="An image variant, e.g. 'cuda' for train.")
-def images_publish(task_types, registry, lock_file, variant) -> None:
-    """Push TASK_TYPES' images (default: all) and record their digests in the lock file."""
+def images_publish(task_types, registry, variant) -> None:
+    """Push TASK_TYPES' images (default: all) and record their digests in the checkout's lock file."""
     from flytekitplugins.prebuilt import image_builder as ib
 
     try:
         for task_type in list(task_types) or ib.task_types():
-            ib.Builder().publish(task_type, registry, lock_file, variant)
+            ib.Builder().publish(task_type, registry, variant)
+    except ib.ImageError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@images.command("release")
+@click.argument("task_types", nargs=-1)
+@click.option("--registry", required=True, help="e.g. ghcr.io/my-org or 127.0.0.1:5000")
+@click.option(
+    "--source",
+    type=click.Path(file_okay=False, exists=True),
+    help="The source checkout to release (default: the one this command runs from).",
+)
+@click.option("--out-dir", type=click.Path(file_okay=False), help="Where the sdist and wheel go (default: dist/).")
+def images_release(task_types, registry, source, out_dir) -> None:
+    """Build TASK_TYPES' images (default: all), push them, record their digests in the checkout's lock file, then
+    build the sdist and wheel that carry it. The train type's CUDA variant is not released (`make images-gpu`)."""
+    from pathlib import Path
+
+    from flytekitplugins.prebuilt import image_builder as ib
+
+    try:
+        builder = ib.Builder(root=Path(source).resolve()) if source else ib.Builder()
+        for artifact in builder.release(registry, list(task_types) or None, Path(out_dir) if out_dir else None):
+            click.echo(artifact)
     except ib.ImageError as error:
         raise click.ClickException(str(error)) from None
 

@@ -1,8 +1,10 @@
-"""Build and publish the task types' images (Docker SDK): `flyte-prebuilt images build|publish`.
+"""Build, publish and release the task types' images (Docker SDK): `flyte-prebuilt images build|publish|release`.
 
 One source of truth: an image is tagged with the name tasks of this package version point at
-(``kit.images.image_tag``); publishing pushes it to a registry and records the pushed digest in the
-package's lock file, so tasks serialized afterwards name their image by digest.
+(``kit.images.image_tag``); publishing pushes it to a registry and records the pushed digest in the lock file of
+the source checkout (``plugins/kit/images.lock.json``), never in an installed package's folder; a release then
+builds the wheel and sdist that ship that lock file, so tasks serialized by whoever installs them name the images
+by digest.
 
 Builds work behind a firewall: from a local base image (``scripts/make-local-base.sh``), from a
 wheelhouse instead of a package index, and with an extra CA bundle for a TLS-inspecting proxy.
@@ -49,8 +51,18 @@ def source_tree(root: Path = ROOT) -> Path:
     return root
 
 
-def task_types() -> list[str]:
-    return sorted(p.name for p in (source_tree() / "images").iterdir() if (p / "Dockerfile").is_file())
+def task_types(root: Path = ROOT) -> list[str]:
+    return sorted(p.name for p in (source_tree(root) / "images").iterdir() if (p / "Dockerfile").is_file())
+
+
+def lock_file(root: Path = ROOT) -> Path:
+    """The image lock file of a source checkout: the one the wheel and sdist built from it ship."""
+    return source_tree(root) / "plugins" / "kit" / images.LOCK_FILE.name
+
+
+def checkout_version(root: Path = ROOT) -> str:
+    """The version in the checkout's pyproject.toml (what a wheel built from it will be)."""
+    return tomllib.loads((source_tree(root) / "pyproject.toml").read_text())["project"]["version"]
 
 
 def docker_client():
@@ -70,18 +82,19 @@ class Builder:
     ca_bundle: Optional[str] = None  # extra CA bundle for the index (default: PIP_CERT / SSL_CERT_FILE)
     network: str = "host"  # the build's network: the index is reachable from the host's; 'none' proves offline
     say: Callable[[str], None] = print
+    root: Path = ROOT  # the source checkout built from, and whose lock file records published digests
 
     def build(self, task_type: str, force: bool = False, tag: Optional[str] = None, variant: str = "") -> str:
         """Build ``images/<task_type>/Dockerfile``; return the tag. Skipped when built from the same sources.
 
         A ``variant`` takes its extra wheels from ``images/<type>/extra-wheels-<variant>.txt`` (the train type's
         ``cuda``: torch's CUDA build) and is tagged ``...-<variant>``."""
-        root = source_tree()
+        root = source_tree(self.root)
         client = docker_client()
         directory = root / "images" / task_type
         if not (directory / "Dockerfile").is_file():
-            raise ImageError(f"no images/{task_type}/Dockerfile; task types with images: {', '.join(task_types())}")
-        if variant and not _extra_wheels_file(task_type, variant).is_file():
+            raise ImageError(f"no images/{task_type}/Dockerfile; task types with images: {', '.join(task_types(root))}")
+        if variant and not _extra_wheels_file(task_type, variant, root).is_file():
             raise ImageError(f"task type {task_type!r} has no image variant {variant!r}")
         tag = tag or images.image_tag(task_type, variant=variant)
         source_hash = self._source_hash(task_type, variant)
@@ -107,7 +120,7 @@ class Builder:
                 "PYTHON_VERSION": images.IMAGE_PYTHON,
                 "BASE_IMAGE": base,
                 "VERSION": images.package_version(),
-                "REVISION": _revision(),
+                "REVISION": _revision(root),
                 "UV_VERSION": version("uv"),
                 "IMAGE_VARIANT": variant or "default",
             },
@@ -124,8 +137,11 @@ class Builder:
         self.say(f"built {tag} ({size:.0f} MB)")
         return tag
 
-    def publish(self, task_type: str, registry: str, lock_file: Optional[Path] = None, variant: str = "") -> str:
-        """Push the image to ``registry`` (version tag and moving tag); record its digest; return image@digest."""
+    def publish(self, task_type: str, registry: str, variant: str = "") -> str:
+        """Push the image to ``registry`` (version tag and moving tag); record its digest in the checkout's lock file
+        (``lock_file``); return image@digest."""
+        lock = lock_file(self.root)  # first: refuses outside a source checkout
+        self._check_version()
         client = docker_client()
         tag = images.image_tag(task_type, variant=variant)
         try:
@@ -148,11 +164,44 @@ class Builder:
                 digest = event.get("aux", {}).get("Digest", digest)
         if not digest:
             raise ImageError(f"the registry did not report a digest for {repository}")
-        images.record_digest(task_type, f"{repository}:{version_tag}", digest, lock_file, variant)
+        images.record_digest(task_type, f"{repository}:{version_tag}", digest, lock, variant)
         self.say(f"published {repository}@{digest}")
         return f"{repository}@{digest}"
 
+    def release(self, registry: str, task_types_: Optional[list[str]] = None, out_dir: Optional[Path] = None) -> list:
+        """Build every type's image (default variant; ``make images-gpu`` builds the CUDA one), push it, record the
+        digests in the checkout's lock file, then build the sdist and the wheel (from the sdist) that carry it;
+        return the paths of the two. Each is checked to ship the recorded digests."""
+        lock = lock_file(self.root)
+        self._check_version()
+        for task_type in task_types_ or task_types(self.root):
+            self.build(task_type)
+            self.publish(task_type, registry)
+        out = Path(out_dir or self.root / "dist")
+        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+        done = subprocess.run(
+            [uv, "build", "-q", "--out-dir", str(out), str(self.root)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise ImageError(f"building the sdist and wheel failed:\n{done.stderr[-2000:]}")
+        name = f"flytekitplugins_prebuilt-{images.package_version()}"
+        built = [out / f"{name}.tar.gz", next(out.glob(f"{name}-*.whl"), out / f"{name}-missing.whl")]
+        shipped = "flytekitplugins/prebuilt/kit/" + lock.name
+        for artifact, member in zip(built, [f"{name}/plugins/kit/{lock.name}", shipped]):
+            if _archive_member(artifact, member) != lock.read_bytes():
+                raise ImageError(f"{artifact} does not carry {lock} as {member}: check pyproject.toml's package-data")
+            self.say(f"built {artifact} with the digests of {', '.join(sorted(images.read_lock(lock)))}")
+        return built
+
     # ------------------------------------------------------------------ steps
+
+    def _check_version(self) -> None:
+        """The lock records this package's version: the checkout must be the version installed here."""
+        if checkout_version(self.root) != images.package_version():
+            raise ImageError(
+                f"{self.root} is version {checkout_version(self.root)} but flytekitplugins-prebuilt "
+                f"{images.package_version()} is installed: install the checkout (`uv pip install -e .`) first"
+            )
 
     def _base_image(self, client) -> str:
         from docker.errors import DockerException
@@ -184,13 +233,13 @@ class Builder:
         (context / "wheelhouse").mkdir()
         uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
         done = subprocess.run(
-            [uv, "build", "-q", "--wheel", "--out-dir", str(context / "wheels"), str(source_tree())],
+            [uv, "build", "-q", "--wheel", "--out-dir", str(context / "wheels"), str(source_tree(self.root))],
             capture_output=True,
             text=True,
         )
         if done.returncode != 0:
             raise ImageError(f"building the package wheel failed:\n{done.stderr[-2000:]}")
-        (context / "requirements.txt").write_text("\n".join(runtime_requirements(task_type)) + "\n")
+        (context / "requirements.txt").write_text("\n".join(runtime_requirements(task_type, self.root)) + "\n")
         if self.wheelhouse:
             wheels = list(Path(self.wheelhouse).glob("*.whl"))
             if not wheels:
@@ -210,7 +259,7 @@ class Builder:
         """The wheels of ``images/<type>/extra-wheels.txt`` (requirements outside the type's extra, such as the train
         type's torch) with their dependencies, into ``context/extra-wheels/`` for the type's Dockerfile to install.
         pip finds them as configured here (its find-links, its index), or in the wheelhouse only."""
-        listed = _extra_wheels_file(task_type, variant)
+        listed = _extra_wheels_file(task_type, variant, self.root)
         if not listed.is_file():
             return
         target.mkdir()
@@ -229,13 +278,17 @@ class Builder:
             raise ImageError(f"downloading {listed.name} of images/{task_type} failed:\n{done.stderr[-2000:]}")
 
     def _source_hash(self, task_type: str, variant: str = "") -> str:
-        """What decides the image's content: its variant, pinned requirements and the package's sources."""
-        root = source_tree()
-        digest = hashlib.sha256("\n".join([variant, *runtime_requirements(task_type)]).encode())
+        """What decides the image's content: its variant, pinned requirements and the package's sources (less the
+        image lock file, which a release writes after building: the images it names must not change with it)."""
+        root = source_tree(self.root)
+        lock = lock_file(root)
+        digest = hashlib.sha256("\n".join([variant, *runtime_requirements(task_type, root)]).encode())
         digest.update((root / "images" / "base.Dockerfile").read_bytes())
         for folder in (root / "plugins", root / "executors", root / "images" / task_type):
             for path in sorted(
-                p for p in folder.rglob("*") if p.is_file() and "context" not in p.parts and p.suffix != ".pyc"
+                p
+                for p in folder.rglob("*")
+                if p.is_file() and "context" not in p.parts and p.suffix != ".pyc" and p != lock
             ):
                 digest.update(str(path.relative_to(root)).encode())
                 digest.update(path.read_bytes())
@@ -244,9 +297,9 @@ class Builder:
         return digest.hexdigest()[:16]
 
 
-def runtime_requirements(task_type: str) -> list[str]:
+def runtime_requirements(task_type: str, root: Path = ROOT) -> list[str]:
     """flytekit and the type's extra, pinned to the versions installed here (what the tests ran)."""
-    project = tomllib.loads((source_tree() / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((source_tree(root) / "pyproject.toml").read_text())["project"]
     pinned = []
     for requirement in ["flytekit", *project["optional-dependencies"][task_type]]:
         name = re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0)
@@ -257,8 +310,8 @@ def runtime_requirements(task_type: str) -> list[str]:
     return pinned
 
 
-def _extra_wheels_file(task_type: str, variant: str = "") -> Path:
-    return source_tree() / "images" / task_type / (f"extra-wheels-{variant}.txt" if variant else "extra-wheels.txt")
+def _extra_wheels_file(task_type: str, variant: str = "", root: Path = ROOT) -> Path:
+    return source_tree(root) / "images" / task_type / (f"extra-wheels-{variant}.txt" if variant else "extra-wheels.txt")
 
 
 def extra_wheel_requirements(task_type: str, variant: str = "") -> list[str]:
@@ -324,8 +377,26 @@ def _label(client, image: str, label: str) -> Optional[str]:
         return None
 
 
-def _revision() -> str:
+def _archive_member(archive: Path, member: str) -> Optional[bytes]:
+    """The bytes of ``member`` in a wheel (zip) or sdist (tar.gz), None when absent."""
+    import tarfile
+    import zipfile
+
+    if not archive.is_file():
+        return None
+    try:
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as wheel:
+                return wheel.read(member)
+        with tarfile.open(archive) as sdist:
+            extracted = sdist.extractfile(member)
+            return extracted.read() if extracted else None
+    except KeyError:
+        return None
+
+
+def _revision(root: Path = ROOT) -> str:
     done = subprocess.run(
-        ["git", "-C", str(source_tree()), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(source_tree(root)), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )
     return done.stdout.strip() or "unknown"

@@ -3,8 +3,9 @@
 A task serialized by version V of this package points at the image built from version V:
 ``<registry>/prebuilt-<type>:<V>-py<X.Y>``, where X.Y is the image's Python (fixed by its Dockerfile,
 not by the registering machine). ``flyte-prebuilt images build`` tags its builds with exactly this
-name. Once an image is published, its digest is recorded in ``images.lock.json`` (shipped in the
-package) and tasks name it by digest, ``<repository>@sha256:...``, so what runs is exactly what was
+name. Once an image is published, its digest is recorded in the source checkout's ``plugins/kit/images.lock.json``
+(``make release``; never in an installed package's folder), the wheel built from it ships that file, and tasks name
+the image by digest, ``<repository>@sha256:...``, so what runs is exactly what was
 tested. Unlike upstream, no environment variable of the registering machine (FLYTE_INTERNAL_IMAGE,
 ...) changes it. A registration changes it the way Flyte changes images, by name in flytekit's image
 configuration (``pyflyte register --image prebuilt-sql=mirror.example/prebuilt-sql:...``, or the config
@@ -75,9 +76,20 @@ def read_lock(lock_file: Optional[Path] = None) -> dict:
     return json.loads(path.read_text()).get("images", {})
 
 
-def record_digest(task_type: str, image: str, digest: str, lock_file: Optional[Path] = None, variant: str = "") -> None:
-    """Write a pushed image's digest to the lock file (what ``images publish`` does after a push)."""
-    path = Path(lock_file or LOCK_FILE)
+def record_digest(task_type: str, image: str, digest: str, lock_file: Path, variant: str = "") -> None:
+    """Write a pushed image's digest to a source checkout's lock file (``images publish|release``, after a push).
+
+    Only ``<checkout>/plugins/kit/images.lock.json`` is written: a digest recorded in an installed package's folder
+    would make tasks serialized on that one machine name other images than everyone else's; the release's wheel
+    carries the lock file instead."""
+    path = Path(lock_file)
+    checkout = path.parent.parent.parent
+    in_checkout = (checkout / "pyproject.toml").is_file() and (checkout / "images" / "base.Dockerfile").is_file()
+    if path.name != LOCK_FILE.name or path.parent.parts[-2:] != ("plugins", "kit") or not in_checkout:
+        raise ValueError(
+            f"image digests are recorded in a source checkout's plugins/kit/{LOCK_FILE.name} only, never in an "
+            f"installed package (a release's wheel carries that file): {path} is not one"
+        )
     entries = read_lock(path)
     entries[f"{task_type}{_suffix(variant)}"] = {"package_version": package_version(), "image": image, "digest": digest}
     path.write_text(json.dumps({"version": 1, "images": dict(sorted(entries.items()))}, indent=2) + "\n")

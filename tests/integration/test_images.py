@@ -1,23 +1,15 @@
 """Each image: runs its smoke template as non-root, holds everything its executor imports, stays within
-its size budget; and publishing to a real registry pins tasks to the pushed digest."""
+its size budget. Publishing and pinning by digest: tests/integration/test_release.py."""
 
 import ast
-import json
 import re
-import shutil
-import socket
 import subprocess
-import time
 
 import docker
-import pandas as pd
 import pytest
-from flytekitplugins.prebuilt.emulator import Emulator
 from flytekitplugins.prebuilt.image_builder import Builder, task_types
-from flytekitplugins.prebuilt.kit import images
-from flytekitplugins.prebuilt.sql import SQLConfig, SQLTask
 
-from tests.conftest import ROOT, make_people_db
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.docker
 
@@ -140,71 +132,3 @@ def test_offline_build_from_a_wheelhouse_without_any_network():
         assert done.stdout.strip() == "ok", done.stderr[-2000:]
     finally:
         docker.from_env().images.remove(tag, force=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def registry(tmp_path):
-    """Debian's docker-registry on 127.0.0.1, storage in a temp dir, no auth."""
-    binary = shutil.which("docker-registry")
-    if not binary:
-        pytest.fail("docker-registry is missing: run `make registry` (scripts/ensure-registry.sh)")
-    port = _free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        json.dumps(
-            {
-                "version": 0.1,
-                "storage": {"filesystem": {"rootdirectory": str(tmp_path / "data")}, "delete": {"enabled": True}},
-                "http": {"addr": f"127.0.0.1:{port}"},
-                "log": {"level": "warn"},
-            }
-        )
-    )
-    server = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def test_publish_pins_tasks_to_the_digest_and_the_pulled_image_runs(registry, sql_image, tmp_path, monkeypatch):
-    lock = tmp_path / "images.lock.json"
-    pinned = Builder().publish("sql", registry, lock_file=lock)
-    assert re.fullmatch(rf"{registry}/prebuilt-sql@sha256:[0-9a-f]{{64}}", pinned)
-    assert json.loads(lock.read_text())["images"]["sql"]["package_version"] == images.package_version()
-
-    monkeypatch.setattr(images, "LOCK_FILE", lock)  # as if the package shipped this lock file
-    root = tmp_path / "store"
-    root.mkdir()
-    db = make_people_db(root / "people.db")
-    task = SQLTask(
-        "smoke",
-        "select id, name from people where id < :n order by id",
-        SQLConfig(url=f"sqlite:///{db}"),
-        inputs={"n": int},
-    )
-    emulator = Emulator(str(root))
-    assert emulator.template(task).container.image == pinned
-
-    client = docker.from_env()
-    image_id = client.images.get(sql_image).id
-    client.images.remove(image_id, force=True)  # nothing local: the run must pull by digest
-    try:
-        result = emulator.run(task, {"n": 3}, in_container=True)
-        assert result.outputs["results"].open(pd.DataFrame).all()["id"].tolist() == [0, 1, 2]
-        assert client.images.get(pinned).id == image_id  # the very image that was tested and pushed
-    finally:
-        client.images.get(pinned).tag(*sql_image.rsplit(":", 1))

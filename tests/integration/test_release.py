@@ -1,0 +1,116 @@
+"""A release end to end, against the compose file's registry: `flyte-prebuilt images release` (what `make release`
+runs) pushes the sql image, records its digest in the checkout's lock file and builds the sdist and wheel that carry
+it; the wheel, installed in a fresh virtual environment, serializes tasks naming the image by digest; with no local
+copy of the image left, the emulator pulls it by that digest and runs the task as the in-process run does.
+
+The release runs on a copy of this checkout, so that this one's lock file stays as it is (tasks serialized by the
+other tests keep naming the tag). Only the sql type is released, and its image is the one the `sql_image` fixture
+built: the copy has the same sources, so the release's build step finds it up to date.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import docker
+import pandas as pd
+import pytest
+from flyteidl.core import tasks_pb2
+from flytekit.models.task import TaskTemplate
+from flytekitplugins.prebuilt.emulator import Emulator
+from flytekitplugins.prebuilt.kit import images
+from flytekitplugins.prebuilt.sql import SQLConfig, SQLTask
+
+from tests.conftest import ROOT, make_people_db
+
+pytestmark = pytest.mark.docker
+
+QUERY = "select id, name, score from people where id < :n order by id"
+
+SERIALIZE = textwrap.dedent(
+    """
+    import sys
+    from collections import OrderedDict
+
+    from flytekit.configuration import ImageConfig, SerializationSettings
+    from flytekit.tools.translator import get_serializable
+    from flytekitplugins.prebuilt.kit import images
+    from flytekitplugins.prebuilt.sql import SQLConfig, SQLTask
+
+    assert images.LOCK_FILE.is_relative_to(sys.prefix), images.LOCK_FILE  # the wheel's lock file, not the checkout's
+    database, output = sys.argv[1:]
+    task = SQLTask("people", {query!r}, SQLConfig(url=f"sqlite:///{{database}}"), inputs={{"n": int}})
+    settings = SerializationSettings(project="p", domain="d", version="1", image_config=ImageConfig.auto())
+    template = get_serializable(OrderedDict(), settings, task).template
+    open(output, "wb").write(template.to_flyte_idl().SerializeToString())
+    """
+).format(query=QUERY)
+
+
+def copy_of_checkout(target):
+    """What a release is built from: the package's sources, its images' Dockerfiles, its packaging files."""
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "context")
+    for folder in ("plugins", "executors", "images"):
+        shutil.copytree(ROOT / folder, target / folder, ignore=skip)
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(ROOT / name, target / name)
+    (target / "plugins" / "kit" / images.LOCK_FILE.name).unlink(missing_ok=True)  # the release writes it afresh
+    return target
+
+
+def test_a_released_wheel_pins_the_image_and_its_task_runs_pulled_by_digest(registry, sql_image, tmp_path):
+    checkout_lock = ROOT / "plugins" / "kit" / images.LOCK_FILE.name
+    lock_before = checkout_lock.read_bytes() if checkout_lock.is_file() else None
+    source = copy_of_checkout(tmp_path / "checkout")
+    cli = [str(ROOT / ".venv" / "bin" / "flyte-prebuilt"), "images", "release", "sql", "--registry", registry]
+    released = subprocess.run([*cli, "--source", str(source)], capture_output=True, text=True)
+    assert released.returncode == 0, released.stderr[-3000:]
+    assert f"{sql_image} is up to date" in released.stdout  # the image that was tested, not a new build
+    entry = json.loads((source / "plugins" / "kit" / images.LOCK_FILE.name).read_text())["images"]["sql"]
+    pinned = f"{registry}/prebuilt-sql@{entry['digest']}"
+    assert entry["package_version"] == images.package_version()
+    wheel = next((source / "dist").glob("flytekitplugins_prebuilt-*.whl"))
+    assert (checkout_lock.read_bytes() if checkout_lock.is_file() else None) == lock_before  # this checkout: as it was
+
+    venv = tmp_path / "venv"
+    uv = shutil.which("uv") or str(ROOT / ".venv" / "bin" / "uv")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True, env=env)
+    installed = subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    root = tmp_path / "store"
+    root.mkdir()
+    database = make_people_db(root / "people.db")
+    template_file = tmp_path / "task.pb"
+    serialized = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", SERIALIZE, str(database), str(template_file)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert serialized.returncode == 0, serialized.stderr[-3000:]
+    template = TaskTemplate.from_flyte_idl(tasks_pb2.TaskTemplate.FromString(template_file.read_bytes()))
+    assert template.container.image == pinned
+
+    client = docker.from_env()
+    image_id = client.images.get(sql_image).id
+    client.images.remove(image_id, force=True)  # every local tag of it: the run must pull by digest
+    try:
+        emulated = Emulator(str(root)).run(template, {"n": 4}, in_container=True, retries=0)
+        assert client.images.get(pinned).id == image_id  # the very image that was tested and pushed
+    finally:
+        client.images.get(pinned).tag(*sql_image.rsplit(":", 1))  # the later tests' image is back
+    in_process = SQLTask("people", QUERY, SQLConfig(url=f"sqlite:///{database}"), inputs={"n": int})(n=4)
+    pd.testing.assert_frame_equal(
+        emulated.outputs["results"].open(pd.DataFrame).all(), in_process.open(pd.DataFrame).all()
+    )
+    assert in_process.open(pd.DataFrame).all()["id"].tolist() == [0, 1, 2, 3]
