@@ -29,7 +29,7 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import Any, Optional, Union
 
 from flyteidl.core import workflow_pb2
 from flytekit.configuration import ImageConfig, SerializationSettings
@@ -43,12 +43,12 @@ from flytekit.models import literals
 from flytekit.models.task import TaskSpec, TaskTemplate
 from flytekit.tools.translator import get_serializable
 from flytekitplugins.prebuilt.emulator.inputs import input_literals
-from flytekitplugins.prebuilt.emulator.platform import EmulatedRun, TaskFailed, _oom_killed, _open_up
+from flytekitplugins.prebuilt.emulator.outcomes import EmulatedRun, TaskFailed, oom_kill_failure, open_up
 from flytekitplugins.prebuilt.emulator.rendering import Paths, render, uses_task_template
 from flytekitplugins.prebuilt.emulator.resources import container_limits
 
-if TYPE_CHECKING:
-    from flytekitplugins.prebuilt.emulator.platform import Emulator
+# The ``Emulator`` (platform.py) that runs every element; not imported here, as platform.py imports this module.
+Emulator = Any
 
 INDEX_VAR_NAME = "BATCH_JOB_ARRAY_INDEX_VAR_NAME"
 K8S_ARRAY_INDEX = "FLYTE_K8S_ARRAY_INDEX"
@@ -90,7 +90,7 @@ def run_array_node(
     os.makedirs(output_dir)
     input_map = input_literals(template.id.name, inputs or {}, task.python_interface.inputs)
     write_proto_to_file(input_map.to_flyte_idl(), os.path.join(data_dir, "inputs.pb"))
-    _open_up(emulator.root)
+    open_up(emulator.root)
     size = array_size(input_map, set(array.bound_inputs))
     needed = _required(array, size)
     sub_template = array_task_template(template)
@@ -229,8 +229,8 @@ class _SubNodes:
                 os.makedirs(paths.output_prefix, exist_ok=True)
                 if uses_task_template(args):
                     write_proto_to_file(template.to_flyte_idl(), paths.task_template_path)
-                _open_up(os.path.join(self.data_dir, str(index)))
-                _open_up(os.path.join(self.output_dir, str(index)))
+                open_up(os.path.join(self.data_dir, str(index)))
+                open_up(os.path.join(self.output_dir, str(index)))
             env = {
                 **emulator._backend_env(template, self.execution, attempt),
                 INDEX_VAR_NAME: K8S_ARRAY_INDEX,
@@ -247,7 +247,7 @@ class _SubNodes:
                 code, logs = emulator._subprocess(argv, env)
             try:
                 if oom_killed:
-                    raise _oom_killed(f"{self.execution}-n0-{index}-{attempt}", code, attempt + 1, logs)
+                    raise oom_kill_failure(f"{self.execution}-n0-{index}-{attempt}", code, attempt + 1, logs)
                 return emulator._collect(template, paths, code, logs, attempt + 1)
             except TaskFailed as failure:
                 if failure.recoverable and attempt < retries:

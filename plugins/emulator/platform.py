@@ -43,34 +43,11 @@ from flytekit.models.task import TaskTemplate
 from flytekit.tools.translator import get_serializable
 from flytekitplugins.prebuilt.emulator import replicas
 from flytekitplugins.prebuilt.emulator.inputs import input_literals
+from flytekitplugins.prebuilt.emulator.outcomes import EmulatedRun, TaskFailed, oom_kill_failure, open_up
 from flytekitplugins.prebuilt.emulator.rendering import Paths, render, uses_task_template
 from flytekitplugins.prebuilt.emulator.resources import ContainerLimits, container_limits
 
 MAX_OUTPUT_BYTES = 2 * 1024 * 1024  # storage.limits.maxDownloadMBs default
-
-
-class TaskFailed(Exception):
-    """The task failed the way Flyte would report it: ``kind`` RECOVERABLE/NON_RECOVERABLE, ``origin`` USER/SYSTEM."""
-
-    def __init__(self, code: str, message: str, kind: str, origin: str, attempts: int, logs: str = ""):
-        super().__init__(f"[{origin}/{kind}] {code}: {message}")
-        self.code, self.message, self.kind, self.origin = code, message, kind, origin
-        self.attempts, self.logs = attempts, logs
-
-    @property
-    def recoverable(self) -> bool:
-        return self.kind == "RECOVERABLE"
-
-
-@dataclass
-class EmulatedRun:
-    outputs: dict[str, Any]  # Python values (by the task's interface)
-    literals: literals.LiteralMap
-    output_prefix: str
-    attempts: int
-    logs: str
-    deck_path: Optional[str] = None
-    files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -136,12 +113,12 @@ class Emulator:
         args = list(container.command) + list(container.args)
         if uses_task_template(args):
             write_proto_to_file(template.to_flyte_idl(), os.path.join(data_dir, "task.pb"))
-        _open_up(self.root)
+        open_up(self.root)
         logs = ""
         for attempt in range(retries + 1):
             paths = self._paths(data_dir, execution, attempt)
             os.makedirs(paths.output_prefix, exist_ok=True)
-            _open_up(paths.output_prefix)
+            open_up(paths.output_prefix)
             argv = render(args, paths, input_map)
             env = {
                 **self._backend_env(template, execution, attempt),
@@ -161,7 +138,7 @@ class Emulator:
                 code, logs = self._subprocess(argv, env)
             try:
                 if oom_killed:
-                    raise _oom_killed(f"{execution}-n0-{attempt}", code, attempt + 1, logs)
+                    raise oom_kill_failure(f"{execution}-n0-{attempt}", code, attempt + 1, logs)
                 result = self._collect(template, paths, code, logs, attempt + 1)
             except TaskFailed as failure:
                 if failure.recoverable and attempt < retries:
@@ -366,22 +343,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _oom_killed(container_name: str, code: int, attempts: int, logs: str) -> TaskFailed:
-    """Flyte's report of an OOM-killed container: code ``OOMKilled``, a USER error that is RECOVERABLE (retried while
-    the task's retries allow). flyteplugins ``go/tasks/pluginmachinery/flytek8s/pod_helper.go``: ``DemystifyFailure``
-    for a failed pod, ``DemystifySuccess`` for a pod that exited 0 although one of its processes was OOM-killed, both
-    ``PhaseInfoRetryableFailure`` (``Kind: USER``, ``pluginmachinery/core/phase.go``). An ``error.pb`` the task may
-    have written before is not read, as on the cluster."""
-    if code == 0:
-        message = "Pod reported success despite being OOMKilled"
-    else:
-        message = (
-            "Pod failed. No message received from kubernetes.\r\n"
-            f"[{container_name}] terminated with exit code ({code}). Reason [OOMKilled]. Message: \n."
-        )
-    return TaskFailed("OOMKilled", message, "RECOVERABLE", "USER", attempts, logs)
-
-
 def _read_proto(path: str, message_type):
     message = message_type()
     with open(path, "rb") as f:
@@ -397,9 +358,3 @@ def _origin(origin: int) -> str:
     from flytekit.models.core.execution import ExecutionError
 
     return "USER" if origin == ExecutionError.ErrorKind.USER else "SYSTEM"
-
-
-def _open_up(path: str) -> None:
-    """Let the container's non-root user write where a bucket would let it."""
-    for directory, _, _ in os.walk(path):
-        os.chmod(directory, 0o777)
