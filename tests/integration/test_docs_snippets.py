@@ -54,7 +54,7 @@ ALLOWED_REASONS = (
     "needs cloud credentials",
     "output shown, not a command",
 )
-LONG_TARGETS = {"test", "bench", "images", "images-gpu", "gpu-check", "images-offline", "publish"}
+LONG_TARGETS = {"test", "bench", "images", "images-gpu", "gpu-check", "images-offline", "publish", "release"}
 IN_CONTAINER = re.compile(r"--in-container|in_container\s*=\s*True")
 IMAGE_FIXTURES = ("sql_image", "script_image")
 BLOCK_TIMEOUT = 300  # seconds for one block
