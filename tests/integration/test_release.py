@@ -61,6 +61,18 @@ def copy_of_checkout(target):
     return target
 
 
+def restore(client, pinned: str, tag: str) -> None:
+    """Give the later tests their image back under its tag: the one pulled by digest (pulled here if the run did
+    not get that far)."""
+    from docker.errors import ImageNotFound
+
+    try:
+        image = client.images.get(pinned)
+    except ImageNotFound:
+        image = client.images.pull(pinned)
+    image.tag(*tag.rsplit(":", 1))
+
+
 def test_a_released_wheel_pins_the_image_and_its_task_runs_pulled_by_digest(registry, sql_image, tmp_path):
     checkout_lock = ROOT / "plugins" / "kit" / images.LOCK_FILE.name
     lock_before = checkout_lock.read_bytes() if checkout_lock.is_file() else None
@@ -108,7 +120,7 @@ def test_a_released_wheel_pins_the_image_and_its_task_runs_pulled_by_digest(regi
         emulated = Emulator(str(root)).run(template, {"n": 4}, in_container=True, retries=0)
         assert client.images.get(pinned).id == image_id  # the very image that was tested and pushed
     finally:
-        client.images.get(pinned).tag(*sql_image.rsplit(":", 1))  # the later tests' image is back
+        restore(client, pinned, sql_image)
     in_process = SQLTask("people", QUERY, SQLConfig(url=f"sqlite:///{database}"), inputs={"n": int})(n=4)
     pd.testing.assert_frame_equal(
         emulated.outputs["results"].open(pd.DataFrame).all(), in_process.open(pd.DataFrame).all()
