@@ -38,6 +38,7 @@ import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 from urllib.parse import quote
 
 from flytekitplugins.prebuilt.executors.script.locks import DependencySpec
@@ -77,36 +78,43 @@ class Framework:
 
 
 def find_framework() -> Framework:
-    """The framework this executor's image provides; a RuntimeError (SYSTEM: the image is wrong) without torch."""
+    """The framework this executor's image provides; a RuntimeError (SYSTEM: the image is wrong) without torch.
+
+    Only torch and what it requires are looked up, by name (reading every installed distribution's metadata
+    would cost a large environment half a second at every start)."""
     site = os.environ.get(SITE_VARIABLE)
     path = [site] if site else sys.path
-    installed: dict[str, metadata.Distribution] = {}
-    for dist in metadata.distributions(path=path):
-        name = dist.metadata["Name"]
-        if name:
-            installed.setdefault(canonicalize_name(name), dist)
-    if "torch" not in installed:
+    torch = next(iter(metadata.distributions(name="torch", path=path)), None)
+    if torch is None:
         where = f"${SITE_VARIABLE}={site}" if site else f"the executor's interpreter ({sys.executable})"
         raise RuntimeError(
             f"torch is not installed in {where}: the train task type runs in an image that provides it "
             "(images/train/Dockerfile); locally, install torch beside flytekitplugins-prebuilt"
         )
-    root = Path(installed["torch"].locate_file("")).resolve()
+    root = Path(torch.locate_file("")).resolve()
     # The environments see torch's folder only: what torch needs from elsewhere is installed there as usual.
-    installed = {n: d for n, d in installed.items() if Path(d.locate_file("")).resolve() == root}
-    tops = tuple(name for name in TOPS if name in installed)
-    return Framework(root, tuple(installed[name] for name in _closure(tops, installed)), tops)
+    order = _closure(TOPS, lambda name: next(iter(metadata.distributions(name=name, path=[str(root)])), None))
+    tops = tuple(name for name, _ in order if name in TOPS)
+    return Framework(root, tuple(dist for _, dist in order), tops)
 
 
-def _closure(tops: tuple[str, ...], installed: dict[str, metadata.Distribution]) -> list[str]:
-    """``tops`` and every installed distribution they require (markers evaluated here, extras not followed)."""
-    order, pending = [], list(tops)
+def _closure(
+    tops: tuple[str, ...], find: Callable[[str], metadata.Distribution | None]
+) -> list[tuple[str, metadata.Distribution]]:
+    """``tops`` and every installed distribution they require (markers evaluated here, extras not followed), as
+    ``find`` finds them by name; what it does not find is left out."""
+    order: list[tuple[str, metadata.Distribution]] = []
+    seen, pending = set(), list(tops)
     while pending:
         name = pending.pop(0)
-        if name in order or name not in installed:
+        if name in seen:
             continue
-        order.append(name)
-        for line in installed[name].requires or []:
+        seen.add(name)
+        dist = find(name)
+        if dist is None:
+            continue
+        order.append((name, dist))
+        for line in dist.requires or []:
             try:
                 requirement = Requirement(line)
             except InvalidRequirement:
