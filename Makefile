@@ -7,6 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(VENV)/bin/uv)
 
 REGISTRY ?=
 TYPES ?=
+PYTHONS ?= 3.11  # the images' Pythons: any of 3.10 3.11 3.12 (make images PYTHONS="3.10 3.11 3.12")
 WHEELHOUSE ?= build/wheelhouse
 BASE ?= python:3.11-slim-bookworm
 FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
@@ -41,8 +42,8 @@ services: docker local-base  ## the test services' images (tests/docker-compose.
 local-base: docker  ## when $(BASE) cannot be pulled (air-gapped), a local stand-in made with debootstrap
 	@docker image inspect $(BASE) >/dev/null 2>&1 || timeout 60 docker pull -q $(BASE) >/dev/null 2>&1 || bash scripts/make-local-base.sh
 
-images: $(VENV)/.installed local-base  ## build every task type's image (index reached with the machine's CA bundle)
-	$(FLYTE_PREBUILT) images build
+images: $(VENV)/.installed local-base  ## build every task type's image for each of $(PYTHONS) (index reached with the machine's CA bundle)
+	$(FLYTE_PREBUILT) images build $(addprefix --python ,$(PYTHONS))
 
 images-gpu: $(VENV)/.installed local-base  ## the train image's CUDA variant (torch's CUDA build: GBs from the package index; not in make test), within its size budget
 	$(FLYTE_PREBUILT) images build train --variant cuda

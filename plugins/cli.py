@@ -26,7 +26,7 @@ import typing
 
 import click
 from flytekitplugins.prebuilt.command_line import UserMistake, pair, show_log, task_inputs, task_secrets
-from flytekitplugins.prebuilt.kit.images import default_image, package_version
+from flytekitplugins.prebuilt.kit.images import IMAGE_PYTHON, IMAGE_PYTHONS, default_image, package_version
 
 TRACEBACK_ENV = "FLYTE_PREBUILT_TRACEBACK"
 CREDENTIAL_ERRORS = {  # exception class name -> what to set (by the library that raises it)
@@ -122,7 +122,14 @@ def images() -> None:
 )
 @click.option("--force", is_flag=True, help="Rebuild even when the image was built from the same sources.")
 @click.option("--variant", default="", help="An image variant, e.g. 'cuda' for train (torch's CUDA build).")
-def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle, force, variant) -> None:
+@click.option(
+    "--python",
+    "pythons",
+    multiple=True,
+    type=click.Choice(IMAGE_PYTHONS),
+    help=f"The images' Python (repeatable; default {IMAGE_PYTHON}); the tag says it (...-py<X.Y>).",
+)
+def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle, force, variant, pythons) -> None:
     """Build TASK_TYPES' images (default: all), tagged with this package version."""
     from flytekitplugins.prebuilt import image_builder as ib
 
@@ -132,9 +139,10 @@ def images_build(task_types, base_image, wheelhouse, fill_wheelhouse, ca_bundle,
             if not wheelhouse:
                 raise UserMistake("--fill-wheelhouse needs --wheelhouse DIR")
             ib.fill_wheelhouse(types_, wheelhouse)
-        builder = ib.Builder(base_image=base_image, wheelhouse=wheelhouse, ca_bundle=ca_bundle)
-        for task_type in types_:
-            builder.build(task_type, force=force, variant=variant)
+        for python in pythons or (IMAGE_PYTHON,):
+            builder = ib.Builder(base_image=base_image, wheelhouse=wheelhouse, ca_bundle=ca_bundle, python=python)
+            for task_type in types_:
+                builder.build(task_type, force=force, variant=variant)
     except ib.ImageError as error:
         raise click.ClickException(str(error)) from None
 

@@ -27,8 +27,9 @@ import tomllib
 from flytekitplugins.prebuilt.kit import images
 
 ROOT = Path(__file__).resolve().parents[1]  # plugins/.. in a checkout; site-packages/flytekitplugins when installed
-OFFICIAL_BASE = f"python:{images.IMAGE_PYTHON}-slim-bookworm"
-LOCAL_BASE = "prebuilt-local-base:bookworm"
+OFFICIAL_BASE = "python:{python}-slim-bookworm"  # for each of images.IMAGE_PYTHONS
+LOCAL_BASE = "prebuilt-local-base:bookworm"  # debootstrap's Debian bookworm: its python3 is LOCAL_BASE_PYTHON
+LOCAL_BASE_PYTHON = "3.11"
 SOURCE_LABEL = "prebuilt.source-hash"
 
 
@@ -82,6 +83,12 @@ class Builder:
     ca_bundle: Optional[str] = None  # extra CA bundle for the index (default: PIP_CERT / SSL_CERT_FILE)
     network: str = "host"  # the build's network: the index is reachable from the host's; 'none' proves offline
     say: Callable[[str], None] = print
+    python: str = images.IMAGE_PYTHON  # the images' Python, one of images.IMAGE_PYTHONS (tag ...-py<X.Y>)
+
+    def __post_init__(self):
+        if self.python not in images.IMAGE_PYTHONS:
+            raise ImageError(f"Python {self.python}: images are built for {', '.join(images.IMAGE_PYTHONS)}")
+
     root: Path = ROOT  # the source checkout built from, and whose lock file records published digests
 
     def build(self, task_type: str, force: bool = False, tag: Optional[str] = None, variant: str = "") -> str:
@@ -96,7 +103,7 @@ class Builder:
             raise ImageError(f"no images/{task_type}/Dockerfile; task types with images: {', '.join(task_types(root))}")
         if variant and not _extra_wheels_file(task_type, variant, root).is_file():
             raise ImageError(f"task type {task_type!r} has no image variant {variant!r}")
-        tag = tag or images.image_tag(task_type, variant=variant)
+        tag = tag or images.image_tag(task_type, variant=variant, python=self.python)
         source_hash = self._source_hash(task_type, variant)
         if not force and _label(client, tag, SOURCE_LABEL) == source_hash:
             self.say(f"{tag} is up to date")
@@ -117,7 +124,7 @@ class Builder:
             decode=True,
             network_mode=self.network,
             buildargs={
-                "PYTHON_VERSION": images.IMAGE_PYTHON,
+                "PYTHON_VERSION": self.python,
                 "BASE_IMAGE": base,
                 "VERSION": images.package_version(),
                 "REVISION": _revision(root),
@@ -143,14 +150,14 @@ class Builder:
         lock = lock_file(self.root)  # first: refuses outside a source checkout
         self._check_version()
         client = docker_client()
-        tag = images.image_tag(task_type, variant=variant)
+        tag = images.image_tag(task_type, variant=variant, python=self.python)
         try:
             local = client.images.get(tag)
         except Exception:
             raise ImageError(f"{tag} is not built; run `flyte-prebuilt images build {task_type}` first") from None
         repository = f"{registry.rstrip('/')}/{images.repository_name(task_type)}"
         suffix = f"-{variant}" if variant else ""
-        version_tag, moving_tag = tag.rsplit(":", 1)[1], f"latest-py{images.IMAGE_PYTHON}{suffix}"
+        version_tag, moving_tag = tag.rsplit(":", 1)[1], f"latest-py{self.python}{suffix}"
         digest = None
         for push_tag in (version_tag, moving_tag):
             local.tag(repository, push_tag)
@@ -164,7 +171,7 @@ class Builder:
                 digest = event.get("aux", {}).get("Digest", digest)
         if not digest:
             raise ImageError(f"the registry did not report a digest for {repository}")
-        images.record_digest(task_type, f"{repository}:{version_tag}", digest, lock, variant)
+        images.record_digest(task_type, f"{repository}:{version_tag}", digest, lock, variant, self.python)
         self.say(f"published {repository}@{digest}")
         return f"{repository}@{digest}"
 
@@ -212,18 +219,25 @@ class Builder:
                     f"base image {self.base_image} is not present; pull it or build it (scripts/make-local-base.sh)"
                 )
             return self.base_image
-        if _present(client, OFFICIAL_BASE):
-            return OFFICIAL_BASE
+        official = OFFICIAL_BASE.format(python=self.python)
+        if _present(client, official):
+            return official
         try:
-            client.images.pull(OFFICIAL_BASE)
-            return OFFICIAL_BASE
+            client.images.pull(official)
+            return official
         except DockerException:
             pass
+        if self.python != LOCAL_BASE_PYTHON:
+            raise ImageError(
+                f"base image {official} cannot be pulled, and the local base (Debian bookworm, made by "
+                f"scripts/make-local-base.sh) has Python {LOCAL_BASE_PYTHON} only: pull {official} where a registry "
+                f"is reachable, or pass --base-image with Python {self.python}"
+            )
         if _present(client, LOCAL_BASE):
-            self.say(f"{OFFICIAL_BASE} cannot be pulled here; using the local base {LOCAL_BASE}")
+            self.say(f"{official} cannot be pulled here; using the local base {LOCAL_BASE}")
             return LOCAL_BASE
         raise ImageError(
-            f"base image {OFFICIAL_BASE} cannot be pulled and no local base exists: run "
+            f"base image {official} cannot be pulled and no local base exists: run "
             f"`bash scripts/make-local-base.sh` (debootstrap from apt's mirror) or pass --base-image"
         )
 
@@ -270,7 +284,7 @@ class Builder:
         platform = [argument for tag in tags for argument in ("--platform", tag)]
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version"]
-            + [images.IMAGE_PYTHON, *platform, *where, "-d", str(target), "-r", str(listed)],
+            + [self.python, *platform, *where, "-d", str(target), "-r", str(listed)],
             capture_output=True,
             text=True,
         )

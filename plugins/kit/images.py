@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from flytekit.configuration import ImageConfig
 
 DEFAULT_REGISTRY = "ghcr.io/flytekitplugins-prebuilt"
-IMAGE_PYTHON = "3.11"  # the Python of images/<type>/Dockerfile's base
+IMAGE_PYTHON = "3.11"  # the images' default Python (images/base.Dockerfile's PYTHON_VERSION)
+IMAGE_PYTHONS = ("3.10", "3.11", "3.12")  # the Pythons an image can be built for: flytekit's (>=3.10,<3.13)
 LOCK_FILE = Path(__file__).with_name("images.lock.json")
 
 
@@ -39,33 +40,38 @@ def repository_name(task_type: str) -> str:
     return f"prebuilt-{task_type}"
 
 
-def image_tag(task_type: str, registry: str = DEFAULT_REGISTRY, variant: str = "") -> str:
-    """The tag the image of this package version is built under; a variant (the train type's ``cuda``: torch's
-    CUDA build) is said at the end, ``<V>-py<X.Y>-cuda``; the default variant has no suffix."""
+def image_tag(task_type: str, registry: str = DEFAULT_REGISTRY, variant: str = "", python: str = IMAGE_PYTHON) -> str:
+    """The tag the image of this package version is built under, ``<V>-py<X.Y>``: the image's Python, and a variant
+    (the train type's ``cuda``: torch's CUDA build) at the end, ``<V>-py<X.Y>-cuda``."""
     tag = package_version().replace("+", "_")  # '+' is not allowed in a Docker tag
-    return f"{registry}/{repository_name(task_type)}:{tag}-py{IMAGE_PYTHON}{_suffix(variant)}"
+    return f"{registry}/{repository_name(task_type)}:{tag}-py{python}{_suffix(variant)}"
 
 
-def image_key(task_type: str, variant: str = "") -> str:
-    """The name an image configuration (``--image prebuilt-train-cuda=...``) and the lock file know a variant by."""
-    return f"{repository_name(task_type)}{_suffix(variant)}"
+def image_key(task_type: str, variant: str = "", python: str = IMAGE_PYTHON) -> str:
+    """The name an image configuration (``--image prebuilt-train-cuda=...``) knows an image by: ``prebuilt-<type>``,
+    then ``-py<X.Y>`` for a Python other than the default and ``-<variant>`` for a variant."""
+    return f"{repository_name(task_type)}{_key_suffix(variant, python)}"
 
 
-def default_image(task_type: str, lock_file: Optional[Path] = None, variant: str = "") -> str:
+def default_image(
+    task_type: str, lock_file: Optional[Path] = None, variant: str = "", python: str = IMAGE_PYTHON
+) -> str:
     """The published image by digest when the lock file records one for this version, else the tag."""
-    entry = read_lock(lock_file).get(f"{task_type}{_suffix(variant)}")
+    entry = read_lock(lock_file).get(f"{task_type}{_key_suffix(variant, python)}")
     if entry and entry.get("package_version") == package_version():
         return f"{entry['image'].rsplit(':', 1)[0]}@{entry['digest']}"
-    return image_tag(task_type, variant=variant)
+    return image_tag(task_type, variant=variant, python=python)
 
 
-def registered_image(task_type: str, image_config: Optional["ImageConfig"] = None, variant: str = "") -> str:
+def registered_image(
+    task_type: str, image_config: Optional["ImageConfig"] = None, variant: str = "", python: str = IMAGE_PYTHON
+) -> str:
     """The image a registration runs a task of this type in: the one its image configuration names
-    ``prebuilt-<type>`` (``prebuilt-<type>-<variant>``; flytekit ``ImageConfig.find_image``), else ours
-    (``default_image``)."""
-    named = image_config.find_image(image_key(task_type, variant)) if image_config is not None else None
+    ``image_key(...)`` (flytekit ``ImageConfig.find_image``), else ours (``default_image``)."""
+    key = image_key(task_type, variant, python)
+    named = image_config.find_image(key) if image_config is not None else None
     if named is None:
-        return default_image(task_type, variant=variant)
+        return default_image(task_type, variant=variant, python=python)
     return named.full if named.tag or named.digest else named.fqn  # a config file's entry may have neither
 
 
@@ -76,7 +82,9 @@ def read_lock(lock_file: Optional[Path] = None) -> dict:
     return json.loads(path.read_text()).get("images", {})
 
 
-def record_digest(task_type: str, image: str, digest: str, lock_file: Path, variant: str = "") -> None:
+def record_digest(
+    task_type: str, image: str, digest: str, lock_file: Path, variant: str = "", python: str = IMAGE_PYTHON
+) -> None:
     """Write a pushed image's digest to a source checkout's lock file (``images publish|release``, after a push).
 
     Only ``<checkout>/plugins/kit/images.lock.json`` is written: a digest recorded in an installed package's folder
@@ -91,9 +99,14 @@ def record_digest(task_type: str, image: str, digest: str, lock_file: Path, vari
             f"installed package (a release's wheel carries that file): {path} is not one"
         )
     entries = read_lock(path)
-    entries[f"{task_type}{_suffix(variant)}"] = {"package_version": package_version(), "image": image, "digest": digest}
+    entry = {"package_version": package_version(), "image": image, "digest": digest}
+    entries[f"{task_type}{_key_suffix(variant, python)}"] = entry
     path.write_text(json.dumps({"version": 1, "images": dict(sorted(entries.items()))}, indent=2) + "\n")
 
 
 def _suffix(variant: str) -> str:
     return f"-{variant}" if variant else ""
+
+
+def _key_suffix(variant: str, python: str) -> str:
+    return ("" if python == IMAGE_PYTHON else f"-py{python}") + _suffix(variant)

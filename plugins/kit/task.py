@@ -25,7 +25,7 @@ from flytekitplugins.prebuilt.kit import quantities
 from flytekitplugins.prebuilt.kit.backend_plugin import BackendPlugin
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 from flytekitplugins.prebuilt.kit.contract import identity
-from flytekitplugins.prebuilt.kit.images import default_image, registered_image
+from flytekitplugins.prebuilt.kit.images import IMAGE_PYTHON, IMAGE_PYTHONS, default_image, registered_image
 from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
 
 C = TypeVar("C", bound=PrebuiltConfig)
@@ -39,7 +39,8 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
 
     - config and extras are validated here, at definition time, and serialized under a versioned header;
     - the executor is the spec's (templates store its dotted path);
-    - the image defaults to the one built for this package version; a registration may map it to a mirror with
+    - the image defaults to the one built for this package version (``python_version=`` picks its Python: 3.10,
+      3.11, the default, or 3.12); a registration may map it to a mirror with
       flytekit's own image configuration (``pyflyte register --image prebuilt-<type>=...``, a config file's
       ``images``); ``container_image=`` (a name or an ``ImageSpec``) overrides it per task;
     - secrets the config references are requested from Flyte (``secret_requests``) automatically;
@@ -77,6 +78,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         accelerator: Optional[BaseAccelerator] = None,
         shared_memory: Optional[Union[Literal[True], str]] = None,
         enable_deck: Optional[bool] = None,
+        python_version: Optional[str] = None,
         **kwargs,
     ):
         unknown = sorted(set(kwargs) - _FLYTEKIT_KEYWORDS)
@@ -84,6 +86,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             raise ConfigError(unknown[0], f"unknown keyword argument to {type(self).__name__}")
         spec = self.SPEC
         self._image_given = _check_image(container_image)
+        self._python = _check_python(python_version, container_image)
         plugin = self.backend_plugin(config)
         self._custom = spec.custom(config, spec.extras() if extras is None else extras)
         if plugin is not None:
@@ -99,7 +102,8 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         super().__init__(
             name=name,
             task_config=config,
-            container_image=container_image or default_image(spec.name, variant=self.image_variant()),
+            container_image=container_image
+            or default_image(spec.name, variant=self.image_variant(), python=self._python),
             executor_type=spec.executor_class(),
             # prebuilt-<name> is unknown to Flyte's plugins: its container plugin runs it
             task_type=plugin.task_type if plugin else spec.flyte_task_type,
@@ -163,7 +167,10 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         given = self._image_given
         if given is None:  # ours: a registration may map prebuilt-<type> to a mirror of it
             return registered_image(
-                self.SPEC.name, settings.image_config if settings else None, variant=self.image_variant()
+                self.SPEC.name,
+                settings.image_config if settings else None,
+                variant=self.image_variant(),
+                python=self._python,
             )
         if isinstance(given, str) and settings is None:
             return given
@@ -303,3 +310,19 @@ def _merge_secrets(*groups: list[Secret]) -> list[Secret]:
             raise ConfigError("secret_requests", f"expected flytekit.Secret, got {type(secret).__name__}")
         merged.setdefault((secret.group, secret.key, secret.group_version), secret)
     return list(merged.values())
+
+
+def _check_python(version: Optional[str], container_image: Any) -> str:
+    """The Python of our image to run in (AME's ``pythonVersion``): one the images are built for."""
+    if version is None:
+        return IMAGE_PYTHON
+    if version not in IMAGE_PYTHONS:
+        hint = " (write it as a string: 3.10 is the number 3.1)" if not isinstance(version, str) else ""
+        raise ConfigError(
+            "python_version", f"{version!r}: the images are built for Python {', '.join(IMAGE_PYTHONS)}{hint}"
+        )
+    if container_image is not None:
+        raise ConfigError(
+            "python_version", "picks one of our images; with container_image= the image's Python is its own"
+        )
+    return version

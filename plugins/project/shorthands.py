@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from flytekitplugins.prebuilt.kit.images import IMAGE_PYTHON
+from flytekitplugins.prebuilt.kit.images import IMAGE_PYTHON, IMAGE_PYTHONS
 
 # AME's executor tags -> the script type's dependency kinds (plugins/script/config.py DEPENDENCY_KINDS)
 EXECUTOR_TAGS = {"!pip": "requirements", "!poetry": "poetry", "!pipenv": "pipenv", "!custom": "none"}
@@ -71,13 +71,15 @@ def split_command(command: Any, shell: bool = False) -> tuple[str, ...]:
 
 def _executor(value: Any, tag: str) -> Expanded:
     version = value.get("pythonVersion")
-    if version is not None and str(version) != IMAGE_PYTHON:
+    if version is not None and str(version) not in IMAGE_PYTHONS:
         hint = " (write versions as strings: '3.10' is not 3.1)" if not isinstance(version, str) else ""
         raise ShorthandError(
             ("executor", "pythonVersion"),
-            f"{version}: the images run Python {IMAGE_PYTHON}; give {IMAGE_PYTHON} or leave it out{hint}",
+            f"{version}: the images are built for Python {', '.join(IMAGE_PYTHONS)} (default {IMAGE_PYTHON}){hint}",
         )
     keywords = {"container_image": value["image"]} if value.get("image") else {}
+    if version is not None and str(version) != IMAGE_PYTHON:  # the image of that Python (python_version=)
+        keywords["python_version"] = str(version)
     return Expanded({"dependencies": EXECUTOR_TAGS[tag], "command": value["command"]}, keywords, {})
 
 
@@ -127,7 +129,10 @@ SHORTHANDS = (
             "additionalProperties": False,
             "required": ["command"],
             "properties": {
-                "pythonVersion": {"type": ["string", "number"], "description": f"the images run {IMAGE_PYTHON}"},
+                "pythonVersion": {
+                    "type": ["string", "number"],
+                    "description": f"the image's Python: {', '.join(IMAGE_PYTHONS)} (default {IMAGE_PYTHON})",
+                },
                 "command": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
                 "image": {"type": "string", "description": "run in this image instead of the type's"},
             },

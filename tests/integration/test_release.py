@@ -13,11 +13,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
+from pathlib import Path
 
 import docker
 import pandas as pd
 import pytest
+from flyteidl.admin import task_pb2
 from flyteidl.core import tasks_pb2
 from flytekit.models.task import TaskTemplate
 from flytekitplugins.prebuilt.emulator import Emulator
@@ -73,6 +76,27 @@ def restore(client, pinned: str, tag: str) -> None:
     image.tag(*tag.rsplit(":", 1))
 
 
+def packaged_images(venv: Path, uv: str, env: dict, folder: Path) -> dict[str, str]:
+    """`pyflyte package` of the SQL quickstart example in the released wheel's environment: its prebuilt tasks'
+    images by task name."""
+    pandas = [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "pandas"]  # the example's @task
+    subprocess.run(pandas, check=True, capture_output=True, env=env)
+    folder.mkdir()
+    for name in ("sql_quickstart.py", "shop_db.py"):
+        shutil.copy(ROOT / "examples" / name, folder / name)
+    out = folder / "package.tgz"
+    command = [str(venv / "bin" / "pyflyte"), "--pkgs", "sql_quickstart", "package", "--image", "example/user:1"]
+    done = subprocess.run([*command, "-o", str(out)], cwd=folder, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = {}
+    with tarfile.open(out) as archive:
+        for member in (m for m in archive.getmembers() if m.name.endswith(".pb")):
+            spec = task_pb2.TaskSpec.FromString(archive.extractfile(member).read())
+            if spec.template.type.startswith("prebuilt-"):
+                found[spec.template.id.name.rsplit(".", 1)[-1]] = spec.template.container.image
+    return found
+
+
 def test_a_released_wheel_pins_the_image_and_its_task_runs_pulled_by_digest(registry, sql_image, tmp_path):
     checkout_lock = ROOT / "plugins" / "kit" / images.LOCK_FILE.name
     lock_before = checkout_lock.read_bytes() if checkout_lock.is_file() else None
@@ -112,6 +136,7 @@ def test_a_released_wheel_pins_the_image_and_its_task_runs_pulled_by_digest(regi
     assert serialized.returncode == 0, serialized.stderr[-3000:]
     template = TaskTemplate.from_flyte_idl(tasks_pb2.TaskTemplate.FromString(template_file.read_bytes()))
     assert template.container.image == pinned
+    assert packaged_images(venv, uv, env, tmp_path / "examples") == {"big_orders": pinned}  # pyflyte package too
 
     client = docker.from_env()
     image_id = client.images.get(sql_image).id
