@@ -123,6 +123,7 @@ hides the launcher's cost this measures.
 
 ### Reproduce
 
+<!-- not-run: runs the benchmarks -->
 ```bash
 .venv/bin/python bench/train_task.py --rounds {options.rounds} --processes {options.processes}
 ```
