@@ -87,6 +87,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         spec = self.SPEC
         self._image_given = _check_image(container_image)
         self._python = _check_python(python_version, container_image)
+        self._default_image = default_image(spec.name, variant=self.image_variant(), python=self._python)
         plugin = self.backend_plugin(config)
         self._custom = spec.custom(config, spec.extras() if extras is None else extras)
         if plugin is not None:
@@ -102,8 +103,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         super().__init__(
             name=name,
             task_config=config,
-            container_image=container_image
-            or default_image(spec.name, variant=self.image_variant(), python=self._python),
+            container_image=container_image or self._default_image,
             executor_type=spec.executor_class(),
             # prebuilt-<name> is unknown to Flyte's plugins: its container plugin runs it
             task_type=plugin.task_type if plugin else spec.flyte_task_type,
@@ -165,6 +165,8 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
 
     def _image_name(self, settings: Optional[SerializationSettings]) -> str:
         given = self._image_given
+        if given is None and getattr(self, "_container_image", None) not in (None, self._default_image):
+            given = self._container_image  # set after definition, as upstream allows (`task._container_image = ...`)
         if given is None:  # ours: a registration may map prebuilt-<type> to a mirror of it
             return registered_image(
                 self.SPEC.name,

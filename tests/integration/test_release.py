@@ -90,7 +90,7 @@ def packaged_images(venv: Path, uv: str, env: dict, folder: Path) -> dict[str, s
     assert done.returncode == 0, done.stderr[-3000:]
     found = {}
     with tarfile.open(out) as archive:
-        for member in (m for m in archive.getmembers() if m.name.endswith(".pb")):
+        for member in (m for m in archive.getmembers() if m.name.endswith("_1.pb")):  # tasks (flytekit names)
             spec = task_pb2.TaskSpec.FromString(archive.extractfile(member).read())
             if spec.template.type.startswith("prebuilt-"):
                 found[spec.template.id.name.rsplit(".", 1)[-1]] = spec.template.container.image
