@@ -24,6 +24,36 @@ def _flyte_env():
     os.environ.setdefault("FLYTE_EXIT_ON_USER_EXCEPTION", "0")  # as flytekit's plugin tests do
 
 
+# ------------------------------------------------------------------ marks, derived from what a test uses
+# A test's marks say what it needs, so that `make unit` and `pytest -m "not docker"` are real lanes. They are derived
+# from the fixtures it requests (a hand-written mark can lie); a test that needs Docker without one of these fixtures
+# (it builds an image itself) carries the mark by hand, and the guard below makes a missing mark fail loudly.
+NEEDS = {
+    "docker": {"sql_image", "script_image", "train_image", "docker_services", "registry", "compose_postgres"},
+    "postgres": {"postgres", "compose_postgres"},
+}
+UNIT = ROOT / "tests" / "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for mark, fixtures in NEEDS.items():
+            if used & fixtures and not item.get_closest_marker(mark):
+                item.add_marker(mark)
+        needs = [mark for mark in NEEDS if item.get_closest_marker(mark)]
+        if needs and Path(item.fspath).is_relative_to(UNIT):
+            raise pytest.UsageError(f"{item.nodeid} needs {', '.join(needs)}: unit tests need no services")
+
+
+@pytest.fixture(autouse=True)
+def _no_docker_unless_marked(request, monkeypatch):
+    """A test without the `docker` mark that reaches Docker (the SDK or the CLI, in this process or a child) fails:
+    its engine address points nowhere."""
+    if not request.node.get_closest_marker("docker"):
+        monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/no-docker-mark.sock")
+
+
 def make_people_db(path: Path, rows: int = 50) -> Path:
     """SQLite table people(id, name, score, born) with `rows` rows."""
     with sqlite3.connect(path) as db:

@@ -360,8 +360,13 @@ def page_runs(tmp_path_factory):
 
 # ------------------------------------------------------------------ the tests
 
+def needs_images_up_to(block: Block) -> bool:
+    """Whether running the block needs the images: it, or an earlier block of its page that runs first, does."""
+    return any(b.needs_images for b in BLOCKS if b.page == block.page and b.line <= block.line and not b.not_run)
+
+
 RUNNABLE = [
-    pytest.param(block, id=block.id, marks=[pytest.mark.docker] if block.needs_images else [])
+    pytest.param(block, id=block.id, marks=[pytest.mark.docker] if needs_images_up_to(block) else [])
     for block in BLOCKS
     if not block.not_run
 ]
@@ -371,8 +376,7 @@ MARKED = [block for block in BLOCKS if block.not_run]
 @pytest.mark.parametrize("block", RUNNABLE)
 def test_block_runs_as_written(block, page_runs, request):
     page = page_runs(block.page)
-    earlier = page.blocks[: page.blocks.index(block) + 1]
-    if any(b.needs_images for b in earlier if not b.not_run and b.line not in page.outcomes):
+    if needs_images_up_to(block):
         for fixture in IMAGE_FIXTURES:
             request.getfixturevalue(fixture)
     outcome = page.run_through(block)
