@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from flytekitplugins.prebuilt.kit.task import PrebuiltTask
 from flytekitplugins.prebuilt.project.entities import Project
 from flytekitplugins.prebuilt.project.errors import Problem, did_you_mean
 from flytekitplugins.prebuilt.project.pipelines import PipelineBuilder
@@ -138,6 +137,6 @@ class Compiler:
         except ScheduleProblem as problem:
             self.problems.append(self.source.problem((*path, "triggers", *problem.path), problem.message))
             return
-        if isinstance(entity, PrebuiltTask) and wrapper is not None:
+        if wrapper is not None:  # a task's one-node workflow
             self.project.wrappers[name] = wrapper
         self.project.launch_plans[name] = plan

@@ -114,7 +114,7 @@ def _interface(values: dict) -> dict:
     return {"type": "object", "propertyNames": NAME, "additionalProperties": values}
 
 
-def _common_keys() -> dict[str, dict]:
+def common_keys() -> dict[str, dict]:
     """Keys every task has: its name and type, the @task keywords, resources and triggers."""
     return {
         "name": {**NAME, "description": "the task's name in this project (Flyte's name: <project>.<name>)"},
@@ -142,7 +142,7 @@ def task_schema(spec: TaskTypeSpec, partial: bool = False) -> dict:
     config = config_properties(spec.config)
     shorthands = {s.key: s.schema for s in SHORTHANDS if s.applies_to(config)}
     properties = {**{k: v for k, v in config.items() if k not in shorthands}, **shorthands}
-    properties = {**_common_keys(), **spec.project.keys, **properties}
+    properties = {**common_keys(), **spec.project.keys, **properties}
     schema = {"type": "object", "additionalProperties": False, "properties": properties}
     return schema if partial else {**schema, "required": ["name"]}
 
@@ -189,7 +189,7 @@ def project_schema() -> dict:
             },
             "task": {
                 "type": "object",
-                "properties": {"type": _common_keys()["type"]},
+                "properties": {"type": common_keys()["type"]},
                 "allOf": [
                     *dispatch,
                     {"if": {"not": {"required": ["type"]}}, "then": _ref(f"{project_default_type().name}_task")},

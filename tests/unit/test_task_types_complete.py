@@ -17,7 +17,7 @@ from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor
 from flytekitplugins.prebuilt.kit.project_keys import ProjectKeys
 from flytekitplugins.prebuilt.kit.spec import task_types
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask
-from flytekitplugins.prebuilt.project.schema import _common_keys, config_properties, project_schema
+from flytekitplugins.prebuilt.project.schema import common_keys, config_properties, project_schema
 from flytekitplugins.prebuilt.project.shorthands import SHORTHANDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,7 @@ def test_a_missing_extra_or_size_budget_is_named(tmp_path):
 def test_every_type_declares_its_project_keys(task_type):
     spec = task_types()[task_type]
     assert isinstance(spec.project, ProjectKeys), f"plugins/{task_type}/spec.py: SPEC has no project=ProjectKeys(...)"
-    taken = {*_common_keys(), *(s.key for s in SHORTHANDS), *config_properties(spec.config)}
+    taken = {*common_keys(), *(s.key for s in SHORTHANDS), *config_properties(spec.config)}
     for key, piece in spec.project.keys.items():
         assert key not in taken, f"{task_type}: project key {key!r} is already a key of every task or of its config"
         assert piece.get("description"), f"{task_type}: project key {key!r} has no description (editors show it)"
