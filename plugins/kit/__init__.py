@@ -1,6 +1,7 @@
 """The authoring kit: what every prebuilt task type is built from.
 
-A task type declares a ``TaskTypeSpec`` (its name, schema version, config and extras classes, executor),
+A task type declares a ``TaskTypeSpec`` (its name, schema version, config and extras classes, executor, keys in a
+project file),
 an author-side task (``PrebuiltTask``) that serializes config and extras into the TaskTemplate ``custom``
 field under a versioned header, and a runtime-side executor (``PrebuiltExecutor``) that reads them back,
 re-validates them and runs. Importing this package needs flytekit only; names load on first use.
@@ -14,6 +15,8 @@ _WHERE = {
     "PrebuiltConfig": "config",
     "PrebuiltExecutor": "executor",
     "PrebuiltTask": "task",
+    "ProjectEntry": "project_keys",
+    "ProjectKeys": "project_keys",
     "TaskTypeSpec": "spec",
     "TransientError": "errors",
     "UserError": "errors",

@@ -2,7 +2,8 @@
 
 A task type's ``plugins/<type>/spec.py`` declares a ``TaskTypeSpec``: its name, the major version of its
 ``custom`` schema, its config class, the class of what the author side derives at definition time (the
-*extras*, e.g. a parsed query plan or a code bundle reference) and the dotted path of its executor. The
+*extras*, e.g. a parsed query plan or a code bundle reference), the dotted path of its executor and its keys in a
+project file (``kit.project_keys``). The
 author-side task writes ``custom`` with ``spec.custom(config, extras)``; the executor reads it back with
 ``spec.load(custom)`` and receives typed, re-validated objects. Nothing about the contract is restated.
 """
@@ -20,6 +21,7 @@ from flytekitplugins.prebuilt.kit.backend_plugin import unwrap
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 from flytekitplugins.prebuilt.kit.contract import HEADER_KEY, header, read_header
 from flytekitplugins.prebuilt.kit.errors import UserError
+from flytekitplugins.prebuilt.kit.project_keys import ProjectKeys
 
 C = TypeVar("C", bound=PrebuiltConfig)
 X = TypeVar("X", bound=PrebuiltConfig)
@@ -42,13 +44,17 @@ class TaskTypeSpec(Generic[C, X]):
     config          the ``PrebuiltConfig`` a user writes
     extras          a ``PrebuiltConfig`` the task derives at definition time (its fields sit beside the config's)
     executor        dotted path of the ``PrebuiltExecutor`` subclass; templates store it, so it must not move
+    project         its keys in a project file besides its config's fields, and how they reach its task class
+    project_default whether a project file's task entry without ``type:`` is of this type (one type says so)
     """
 
     name: str
     schema_version: int
     config: type[C]
     executor: str
+    project: ProjectKeys
     extras: type[X] = NoExtras
+    project_default: bool = False
 
     def __post_init__(self):
         clash = _field_names(self.config) & (_field_names(self.extras) | {HEADER_KEY})
@@ -56,6 +62,9 @@ class TaskTypeSpec(Generic[C, X]):
             raise TypeError(
                 f"task type {self.name!r}: {sorted(clash)} is both a config and an extras (or header) field"
             )
+        clash = _field_names(self.config) & set(self.project.keys)
+        if clash:
+            raise TypeError(f"task type {self.name!r}: {sorted(clash)} is both a config field and a project key")
 
     @property
     def flyte_task_type(self) -> str:
@@ -121,3 +130,11 @@ def task_types() -> dict[str, TaskTypeSpec]:
             if isinstance(spec, TaskTypeSpec):  # the kit's own spec module declares none
                 found[spec.name] = spec
     return dict(sorted(found.items()))
+
+
+def project_default_type() -> TaskTypeSpec:
+    """The type of a project file's task entry that gives no ``type:`` (the one spec with ``project_default``)."""
+    defaults = [spec for spec in task_types().values() if spec.project_default]
+    if len(defaults) != 1:
+        raise TypeError(f"exactly one task type must say project_default=True, not {[s.name for s in defaults]}")
+    return defaults[0]

@@ -5,7 +5,7 @@ from flytekitplugins.prebuilt.kit.lazy import lazy_exports
 
 _WHERE = {
     "load": "loading",
-    "Project": "compiling",
+    "Project": "entities",
     "ProjectErrors": "errors",
     "project_schema": "schema",
 }

@@ -156,7 +156,7 @@ def schema() -> None:
 
 
 def _type(python_type) -> str:
-    from flytekitplugins.prebuilt.project.compiling import PYTHON_TYPES
+    from flytekitplugins.prebuilt.kit.project_keys import interface_types
 
-    names = {v: k for k, v in PYTHON_TYPES.items()}
+    names = {v: k for k, v in interface_types().items()}
     return names.get(python_type, getattr(python_type, "__name__", str(python_type)))

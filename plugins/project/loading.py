@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from flytekitplugins.prebuilt.project.checking import check
-from flytekitplugins.prebuilt.project.compiling import Compiler, Project
+from flytekitplugins.prebuilt.project.compiling import Compiler
+from flytekitplugins.prebuilt.project.entities import Project
 from flytekitplugins.prebuilt.project.errors import ProjectErrors
 from flytekitplugins.prebuilt.project.schema import FILE_NAME
 from flytekitplugins.prebuilt.project.source import read

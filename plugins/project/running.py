@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 from flytekitplugins.prebuilt.emulator import EmulatedRun, Emulator, TaskFailed
-from flytekitplugins.prebuilt.project.compiling import Binding, Project
+from flytekitplugins.prebuilt.project.entities import Project
+from flytekitplugins.prebuilt.project.pipelines import Binding
 
 
 def run(

@@ -3,9 +3,10 @@
 Each task type (``kit.spec.task_types()``) contributes its config's fields under their own names, typed from the
 dataclass's hints and described from its docstring, so a new config field is a new YAML key with no second
 definition. Around them sit the keys every task has (``name``, ``inputs``, ``retries``, ``resources``, ...), the
-keys of the task class (``query`` for sql, ``source`` for script and train) and AME's shorthands
-(``shorthands.py``). ``flyte-prebuilt project schema`` prints it; ``schema.json`` beside this module is the copy
-editors point at (a test keeps it equal to what this module generates).
+keys its spec declares for its task class (``TaskTypeSpec.project``, ``kit.project_keys``) and AME's shorthands
+(``shorthands.py``). No task type is named here: a new type's keys come with its spec. ``flyte-prebuilt project
+schema`` prints it; ``schema.json`` beside this module is the copy editors point at (a test keeps it equal to what
+this module generates).
 """
 
 from __future__ import annotations
@@ -18,23 +19,20 @@ from typing import Any
 
 from flytekit.models.security import Secret
 from flytekitplugins.prebuilt.kit.config import PrebuiltConfig
-from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec, task_types
+from flytekitplugins.prebuilt.kit.project_keys import INTERFACE_TYPE_REF, NAME, interface_types
+from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec, project_default_type, task_types
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = "https://flytekitplugins-prebuilt/flyte-prebuilt.schema.json"
 FILE_NAME = "flyte-prebuilt.yaml"
-NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "x-expected": "a name made of letters, digits, _"}
 QUANTITY = {
     "type": ["string", "number"],
     "pattern": r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$",
     "x-expected": "a Kubernetes quantity (e.g. 500m, 2, 1.5Gi, 10G)",
 }
+INTERFACE_TYPE = INTERFACE_TYPE_REF.rpartition("/")[2]  # the $defs entry that types' interface keys refer to
 # Kubernetes resource names (AME's) -> the keywords of ScriptTask's requests/limits and kit.quantities
 RESOURCE_NAMES = {"cpu": "cpu", "memory": "memory", "storage": "ephemeral_storage", "nvidia.com/gpu": "gpu"}
-INTERFACE_TYPES = (
-    "str", "int", "float", "bool", "datetime", "date", "file", "directory", "dataset",
-    "dict", "list[str]", "list[int]", "list[float]",
-)  # fmt: skip
 
 
 def _ref(name: str) -> dict:
@@ -116,14 +114,14 @@ def _interface(values: dict) -> dict:
     return {"type": "object", "propertyNames": NAME, "additionalProperties": values}
 
 
-def _common_keys() -> dict[str, dict]:
+def common_keys() -> dict[str, dict]:
     """Keys every task has: its name and type, the @task keywords, resources and triggers."""
     return {
         "name": {**NAME, "description": "the task's name in this project (Flyte's name: <project>.<name>)"},
-        "type": {"enum": sorted(task_types()), "default": "script", "description": "the task type"},
+        "type": {"enum": sorted(task_types()), "default": project_default_type().name, "description": "the task type"},
         "description": {"type": "string"},
         "fromTemplate": _ref("from_template"),
-        "inputs": {**_interface(_ref("interface_type")), "description": "input name -> type"},
+        "inputs": {**_interface(_ref(INTERFACE_TYPE)), "description": "input name -> type"},
         "retries": {"type": "integer", "minimum": 0, "description": "retries of a recoverable failure"},
         "timeout": {"type": "integer", "minimum": 0, "description": "Flyte's timeout of one attempt, in seconds"},
         "interruptible": {"type": "boolean"},
@@ -136,45 +134,15 @@ def _common_keys() -> dict[str, dict]:
     }
 
 
-def _task_class_keys(spec: TaskTypeSpec) -> dict[str, dict]:
-    """The keys of the task class beyond its config (what the Python API takes besides config=)."""
-    from flytekitplugins.prebuilt.script.task import ScriptTask
-    from flytekitplugins.prebuilt.sql.task import SQLTask
-
-    cls = spec.task_class()
-    if issubclass(cls, SQLTask):
-        return {
-            "query": {"type": "string", "description": "the query template (:name or {{ .inputs.name }} parameters)"},
-            "outputs": {
-                "description": "results (a parquet dataset, the default) or rows_affected (DDL/DML)",
-                "anyOf": [
-                    {"type": "object", "properties": {"results": {"const": "dataset"}}, "additionalProperties": False},
-                    {
-                        "type": "object",
-                        "properties": {"rows_affected": {"const": "int"}},
-                        "additionalProperties": False,
-                    },
-                ],
-            },
-        }
-    if issubclass(cls, ScriptTask):
-        return {
-            "source": {"type": "string", "default": ".", "description": "the code folder, relative to this file"},
-            "outputs": {**_interface(_ref("interface_type")), "description": "output name -> type"},
-            "ignore": {"type": "array", "items": {"type": "string"}, "description": "more .gitignore patterns"},
-            "bundle_store": {"type": "string", "description": "where large bundles are uploaded (a data-layer URI)"},
-        }
-    return {}
-
-
 def task_schema(spec: TaskTypeSpec, partial: bool = False) -> dict:
-    """A task of type ``spec``: common keys, the task class's, its config's fields and the shorthands it allows."""
+    """A task of type ``spec``: common keys, those its spec declares, its config's fields and the shorthands it
+    allows."""
     from flytekitplugins.prebuilt.project.shorthands import SHORTHANDS
 
     config = config_properties(spec.config)
     shorthands = {s.key: s.schema for s in SHORTHANDS if s.applies_to(config)}
     properties = {**{k: v for k, v in config.items() if k not in shorthands}, **shorthands}
-    properties = {**_common_keys(), **_task_class_keys(spec), **properties}
+    properties = {**common_keys(), **spec.project.keys, **properties}
     schema = {"type": "object", "additionalProperties": False, "properties": properties}
     return schema if partial else {**schema, "required": ["name"]}
 
@@ -221,8 +189,11 @@ def project_schema() -> dict:
             },
             "task": {
                 "type": "object",
-                "properties": {"type": _common_keys()["type"]},
-                "allOf": [*dispatch, {"if": {"not": {"required": ["type"]}}, "then": _ref("script_task")}],
+                "properties": {"type": common_keys()["type"]},
+                "allOf": [
+                    *dispatch,
+                    {"if": {"not": {"required": ["type"]}}, "then": _ref(f"{project_default_type().name}_task")},
+                ],
             },
             **task_defs,
             "template": {
@@ -244,7 +215,7 @@ def project_schema() -> dict:
                 "properties": {
                     "name": NAME,
                     "description": {"type": "string"},
-                    "inputs": {**_interface(_ref("interface_type")), "description": "more inputs than steps need"},
+                    "inputs": {**_interface(_ref(INTERFACE_TYPE)), "description": "more inputs than steps need"},
                     "outputs": {
                         **_interface({"type": "string", "pattern": r"^\w+\.\w+$", "x-expected": "<step>.<output>"}),
                         "description": "output name -> <step>.<output> (default: the last step's outputs)",
@@ -287,7 +258,7 @@ def project_schema() -> dict:
                 },
                 "description": "step input -> <step>.<output>, inputs.<pipeline input> or {value: constant}",
             },
-            "interface_type": {"enum": list(INTERFACE_TYPES)},
+            INTERFACE_TYPE: {"enum": list(interface_types())},
             "secret": {
                 "type": "object",
                 "additionalProperties": False,

@@ -17,12 +17,12 @@ from typing import Any, Callable
 
 from flytekitplugins.prebuilt.kit.images import IMAGE_PYTHON, IMAGE_PYTHONS
 
-# AME's executor tags -> the script type's dependency kinds (plugins/script/config.py DEPENDENCY_KINDS)
+# AME's executor tags -> dependency kinds of the configs with a `dependencies` field (plugins/script/config.py)
 EXECUTOR_TAGS = {"!pip": "requirements", "!poetry": "poetry", "!pipenv": "pipenv", "!custom": "none"}
 REFUSED_TAGS = {
     "!mlflow": (
         "MLflow projects are not supported: an MLproject's environment (conda.yaml or a Docker image) and its entry "
-        "points have no dependency kind in the script type (requirements, poetry, pipenv, none); write the "
+        "points have no dependency kind here (requirements, poetry, pipenv, none); write the "
         "environment as requirements.txt and use !pip"
     ),
     "!ame": "AME's secret store has no Flyte equivalent: write the secret as {group: ..., key: ..., injectAs: ...}",

@@ -93,3 +93,15 @@ def tags(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from tags(value, (*path, index))
+
+
+def plain(value: Any) -> Any:
+    """ruamel's values (CommentedMap, ScalarFloat, ...) as plain Python ones."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    return value

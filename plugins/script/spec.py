@@ -1,4 +1,5 @@
-"""The ``script`` task type's contract, read by ``ScriptTask`` and ``ScriptExecutor`` alike."""
+"""The ``script`` task type's contract, read by ``ScriptTask`` and ``ScriptExecutor`` alike, and its keys in a project
+file (a task entry without ``type:`` is a script task)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from flytekitplugins.prebuilt.kit.config import OMIT_EMPTY, ConfigError, PrebuiltConfig
+from flytekitplugins.prebuilt.kit.project_keys import ProjectEntry, ProjectKeys, interface_schema
 from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
 from flytekitplugins.prebuilt.script.config import ScriptConfig
 
@@ -61,10 +64,29 @@ class ScriptExtras(PrebuiltConfig):
     bundle: BundleRef = field(default_factory=BundleRef)
 
 
+def _task_keywords(entry: ProjectEntry) -> dict[str, Any]:
+    """``ScriptTask``'s code folder (relative to the file that names it), outputs (the declared ones after those
+    AME's shorthands declare), bundle options."""
+    options = {key: entry.values[key] for key in ("ignore", "bundle_store") if key in entry.values}
+    return {"source": entry.path("source"), "outputs": entry.interface("outputs", entry.shorthand_outputs), **options}
+
+
+PROJECT_KEYS = ProjectKeys(
+    keys={
+        "source": {"type": "string", "default": ".", "description": "the code folder, relative to this file"},
+        "outputs": interface_schema("output name -> type"),
+        "ignore": {"type": "array", "items": {"type": "string"}, "description": "more .gitignore patterns"},
+        "bundle_store": {"type": "string", "description": "where large bundles are uploaded (a data-layer URI)"},
+    },
+    keywords=_task_keywords,
+)
+
 SPEC = TaskTypeSpec(
     name="script",
     schema_version=1,  # major version of custom; bump on an incompatible change
     config=ScriptConfig,
     extras=ScriptExtras,
     executor="flytekitplugins.prebuilt.executors.script.ScriptExecutor",
+    project=PROJECT_KEYS,
+    project_default=True,  # a project file's task entry without type: runs a script
 )

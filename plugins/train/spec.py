@@ -1,11 +1,12 @@
 """The ``train`` task type's contract, read by ``TrainTask`` and ``TrainExecutor`` alike.
 
-Its extras are the ``script`` type's (the code bundle's reference): a training task is a script task whose command
-torchrun launches, so both sides extend the script type's pieces instead of restating them.
+Its extras and its keys in a project file are the ``script`` type's (the code bundle's reference; the code folder,
+outputs, ...): a training task is a script task whose command torchrun launches, so both sides extend the script
+type's pieces instead of restating them.
 """
 
 from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
-from flytekitplugins.prebuilt.script.spec import ScriptExtras
+from flytekitplugins.prebuilt.script.spec import PROJECT_KEYS, ScriptExtras
 from flytekitplugins.prebuilt.train.config import TrainConfig
 
 SPEC = TaskTypeSpec(
@@ -14,4 +15,5 @@ SPEC = TaskTypeSpec(
     config=TrainConfig,
     extras=ScriptExtras,
     executor="flytekitplugins.prebuilt.executors.train.TrainExecutor",
+    project=PROJECT_KEYS,
 )

@@ -24,6 +24,7 @@ def write_blocks(target: Path) -> dict[str, Path]:
 def test_the_echo_walkthrough_runs_in_process_and_emulated(tmp_path):
     written = write_blocks(tmp_path)
     assert {"plugins/echo/spec.py", "plugins/echo/task.py", "executors/echo/__init__.py", "use_echo.py"} <= set(written)
+    assert "use_echo_in_a_project.py" in written
     # The scratch folders join the installed package's (as if the files were in this repository), in this process
     # and in every process it starts (the emulator's pyflyte-execute), through a sitecustomize on PYTHONPATH.
     site = tmp_path / "site"
@@ -40,6 +41,7 @@ def test_the_echo_walkthrough_runs_in_process_and_emulated(tmp_path):
         textwrap.dedent(f"""
         import runpy
         runpy.run_path({str(written["use_echo.py"])!r})  # in-process: the page's own assertion
+        runpy.run_path({str(written["use_echo_in_a_project.py"])!r})  # a type of project files too
         from flytekitplugins.prebuilt.echo import EchoConfig, EchoTask
         from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
         from flytekitplugins.prebuilt.kit.spec import task_types

@@ -12,7 +12,7 @@ import pytest
 from flytekit import Secret
 from flytekit.configuration import ImageConfig, SerializationSettings
 from flytekit.tools.translator import get_serializable
-from flytekitplugins.prebuilt.kit import ConfigError, PrebuiltConfig, TaskTypeSpec, UserError
+from flytekitplugins.prebuilt.kit import ConfigError, PrebuiltConfig, ProjectKeys, TaskTypeSpec, UserError
 from flytekitplugins.prebuilt.kit.contract import canonical_json
 from flytekitplugins.prebuilt.script import ScriptConfig, ScriptTask
 from flytekitplugins.prebuilt.script.spec import SPEC as SCRIPT
@@ -102,7 +102,7 @@ def test_a_spec_refuses_a_field_in_both_config_and_extras():
         url: str = ""
 
     with pytest.raises(TypeError, match=r"\['url'\] is both"):
-        TaskTypeSpec("x", 1, SQLConfig, "x.X", extras=Clashing)
+        TaskTypeSpec("x", 1, SQLConfig, "x.X", ProjectKeys(), extras=Clashing)
 
 
 # ------------------------------------------------------------------------------------------- imports

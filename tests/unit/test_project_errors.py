@@ -1,5 +1,5 @@
 """A project file's mistakes are all reported at once, each at its file:line:column with the field and what is
-expected (plugins/project/checking.py, compiling.py, templates.py)."""
+expected (plugins/project/checking.py, tasks.py, pipelines.py, schedules.py, templates.py)."""
 
 import re
 import textwrap

@@ -1,14 +1,24 @@
-"""Every task type has all its pieces (docs/authoring.md, "The rest of the pieces"); a missing one is named."""
+"""Every task type has all its pieces (docs/authoring.md, "The rest of the pieces"); a missing one is named.
 
+Its project-file keys are part of its spec (``TaskTypeSpec.project``), and the project front-end (plugins/project/)
+names no type, so that a new type is a type of project files with no change outside its own folders
+(test_project_new_type.py adds one that way; test_project_schema.py keeps the published schema.json the generated one).
+"""
+
+import ast
 import re
 import shutil
 from pathlib import Path
 
+import jsonschema
 import pytest
 import tomllib
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor
+from flytekitplugins.prebuilt.kit.project_keys import ProjectKeys
 from flytekitplugins.prebuilt.kit.spec import task_types
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask
+from flytekitplugins.prebuilt.project.schema import common_keys, config_properties, project_schema
+from flytekitplugins.prebuilt.project.shorthands import SHORTHANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE_BUDGET = re.compile(r"^Size budget: \d+ MB$", re.MULTILINE)
@@ -115,4 +125,60 @@ def test_a_missing_extra_or_size_budget_is_named(tmp_path):
     assert missing_files(root, "sql") == [
         "images/sql/README.md: a 'Size budget: N MB' line",
         "pyproject.toml: the extra [project.optional-dependencies] sql",
+    ]
+
+
+@pytest.mark.parametrize("task_type", sorted(task_types()))
+def test_every_type_declares_its_project_keys(task_type):
+    spec = task_types()[task_type]
+    assert isinstance(spec.project, ProjectKeys), f"plugins/{task_type}/spec.py: SPEC has no project=ProjectKeys(...)"
+    taken = {*common_keys(), *(s.key for s in SHORTHANDS), *config_properties(spec.config)}
+    for key, piece in spec.project.keys.items():
+        assert key not in taken, f"{task_type}: project key {key!r} is already a key of every task or of its config"
+        assert piece.get("description"), f"{task_type}: project key {key!r} has no description (editors show it)"
+        jsonschema.Draft202012Validator.check_schema(piece)
+    assert set(spec.project.keys) <= set(project_schema()["$defs"][f"{task_type}_task"]["properties"])
+    assert callable(spec.project.keywords)
+
+
+def test_exactly_one_type_is_a_project_files_default():
+    assert len([spec for spec in task_types().values() if spec.project_default]) == 1
+
+
+def type_names_in(folder: Path, names: list[str]) -> list[str]:
+    """Where the Python files under ``folder`` name a task type: a string naming one (as a word), or an import of a
+    module of one (``flytekitplugins.prebuilt.<type>...``, ``...executors.<type>``)."""
+    word = re.compile(rf"(?<![A-Za-z0-9])({'|'.join(map(re.escape, names))})(?![A-Za-z0-9])")  # script_task too
+    module = re.compile(rf"^flytekitplugins\.prebuilt\.(executors\.)?({'|'.join(map(re.escape, names))})(\.|$)")
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in sorted(ast.walk(ast.parse(path.read_text())), key=lambda n: getattr(n, "lineno", 0)):
+            where = f"{path.name}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and word.search(node.value):
+                found.append(f"{where}: the string names {word.search(node.value).group()!r}")
+            elif isinstance(node, ast.Import):
+                found += [f"{where}: imports {a.name}" for a in node.names if module.match(a.name)]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                found += [f"{where}: imports {m}" for m in imported if module.match(m)][:1]
+    return found
+
+
+def test_the_project_front_end_names_no_task_type():
+    assert type_names_in(ROOT / "plugins" / "project", sorted(task_types())) == []
+
+
+def test_a_task_type_named_in_the_front_end_is_found(tmp_path):
+    (tmp_path / "compiling.py").write_text(
+        "from flytekitplugins.prebuilt.sql.task import SQLTask\n"
+        "from flytekitplugins.prebuilt import train\n"
+        "def kind(fields):\n"
+        "    return fields.get('type', 'script')\n"
+        "DEFAULT = {'$ref': '#/$defs/sql_task'}\n"
+    )
+    assert type_names_in(tmp_path, ["script", "sql", "train"]) == [
+        "compiling.py:1: imports flytekitplugins.prebuilt.sql.task",
+        "compiling.py:2: imports flytekitplugins.prebuilt.train",
+        "compiling.py:4: the string names 'script'",
+        "compiling.py:5: the string names 'sql'",
     ]
