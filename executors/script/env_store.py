@@ -211,8 +211,8 @@ def publish(store: str, name: str, venv: Path, replace: bool = False, *, deadlin
         if read_only():
             logger.info(f"not storing the environment {name}: ${READONLY_VARIABLE} is set (pods only restore)")
             return
-        if not replace and _bounded(lambda: access.exists(digest_at), f"looking for {digest_at}", until):
-            return
+        if not replace and _bounded(lambda: _stored(access, uri, digest_at), f"looking for {uri}", until):
+            return  # by another pod, meanwhile
         with tempfile.TemporaryDirectory(prefix="prebuilt-env-publish-") as scratch:
             local = os.path.join(scratch, f"{name}.tar.gz")
             # gzip -1: a third of the size for little time (docs/benchmarks.md); tar keeps bin/python's symlink
@@ -227,6 +227,10 @@ def publish(store: str, name: str, venv: Path, replace: bool = False, *, deadlin
         raise
     except Exception as error:
         logger.warning(f"cannot store the environment {name} at {uri}: {error}")
+
+
+def _stored(access, uri: str, digest_at: str) -> bool:
+    return access.exists(uri) and access.exists(digest_at)
 
 
 def _upload(access, local: str, uri: str, until: float) -> None:

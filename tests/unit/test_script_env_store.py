@@ -190,7 +190,7 @@ def test_an_environment_built_once_is_unpacked_by_an_empty_cache_without_buildin
     assert not list((tmp_path / "pod2").glob(".*building*"))
 
 
-@pytest.mark.parametrize("damage", ["truncated", "altered", "digest-less", "digest not a sha256"])
+@pytest.mark.parametrize("damage", ["truncated", "altered", "digest-less", "digest not a sha256", "archive gone"])
 def test_an_archive_that_does_not_match_its_digest_is_rebuilt_and_replaced_never_run(tmp_path, spec, damage):
     store = str(tmp_path / "store")
     built = environments.ensure_environment(spec, tmp_path / "pod1", store=store)
@@ -203,6 +203,8 @@ def test_an_archive_that_does_not_match_its_digest_is_rebuilt_and_replaced_never
     elif damage == "digest-less":  # e.g. stored before digests, or by a writer who removed it
         archive.write_bytes(_planted_archive(built, tmp_path))
         digest.unlink()
+    elif damage == "archive gone":  # its digest is still there: stored again all the same
+        archive.unlink()
     else:
         digest.write_text("not a digest\n")
 
