@@ -19,8 +19,10 @@ A crashed or killed builder must never block the next one, so nothing is ever bu
 - A reader takes an environment only if the marker parses, names this key, and ``bin/python`` still resolves
   (an interpreter that went away makes the environment stale: it is rebuilt).
 - Pods start with an empty disk: under the lock, before building, a builder looks in the environment store
-  (``env_store``: the object store, keyed by this key and the image's platform) and unpacks what it finds into its
-  build folder, taken on the same marker check; after a build it uploads the environment there.
+  (``env_store``: the object store the platform configured, keyed by this key and the image's platform) and
+  unpacks what it finds into its build folder once its digest matches, taken on the same marker check; after a
+  build it uploads the environment there. Requests to the store end before the build's deadline; a stalled store
+  is a miss. A spec with nothing to install never uses the store (``env_store``'s docstring says why).
 
 A virtualenv names its own path in ``bin/activate`` and in the shebang of every console script that the installer
 writes, so the venv must not care where it was built. With uv it is made ``uv venv --relocatable``: console
@@ -119,7 +121,8 @@ def ensure_environment(
 
     ``store``: an object-store prefix where built environments are kept for pods with an empty disk
     (``env_store``): fetched from there instead of built when it has this one, uploaded there after a build.
-    By default ``$PREBUILT_ENV_STORE`` or the task's bucket (``env_store.store_prefix``); None: no store.
+    By default ``$PREBUILT_ENV_STORE`` (``env_store.store_prefix``); None: no store. Never for a spec with
+    nothing to install.
     """
     cache = Path(cache_dir).expanduser().absolute()
     name = spec.name + ("-system" if system_site_packages else "")
@@ -139,7 +142,8 @@ def ensure_environment(
         _remove_leftovers(venv)
         build = venv.with_name(f".{name}.building-{uuid.uuid4().hex[:8]}")
         store = env_store.store_prefix() if store is STORE_FROM_CONTEXT else store
-        fetched = env_store.fetch(store, name, build) if store else env_store.MISSING
+        store = store if store and _installs_something(spec) else None
+        fetched = env_store.fetch(store, name, build, deadline=deadline) if store else env_store.MISSING
         if fetched == env_store.FETCHED:
             if _complete(build, spec):
                 if os.path.lexists(venv):
@@ -172,9 +176,17 @@ def ensure_environment(
             _remove(build)
             raise
         logger.info(f"environment {venv} ready in {seconds:.1f}s")
-        if store and installer == "uv":  # relocatable (the pip fallback's are not); under the lock: uploaded once
-            env_store.publish(store, name, venv, replace=fetched == env_store.UNUSABLE)
+        if store and installer == "uv" and fetched != env_store.STALLED:  # relocatable (pip's are not); under the
+            # lock: uploaded once. Not to a store that just stalled: it would hold the lock as long again
+            env_store.publish(store, name, venv, replace=fetched == env_store.UNUSABLE, deadline=deadline)
     return venv
+
+
+def _installs_something(spec: DependencySpec) -> bool:
+    """Whether ``spec`` installs packages; poetry and pipenv specs are taken to (knowing would run their tool,
+    which a fetched environment spares). One that installs nothing is built in a second, and all such specs of a
+    Python share their key: a stored one would be one archive that every such task runs."""
+    return spec.kind != "none" and (spec.kind != "requirements" or bool(spec.packages))
 
 
 def _remove_leftovers(venv: Path) -> None:
