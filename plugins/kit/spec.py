@@ -48,7 +48,7 @@ class TaskTypeSpec(Generic[C, X]):
     schema_version: int
     config: type[C]
     executor: str
-    extras: type[X] = NoExtras
+    extras: type[X] = NoExtras  # type: ignore[assignment]  # X is NoExtras when left out (a PEP 696 default)
 
     def __post_init__(self):
         clash = _field_names(self.config) & (_field_names(self.extras) | {HEADER_KEY})
