@@ -188,10 +188,13 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
 
     def get_container(self, settings: SerializationSettings) -> Optional[task_models.Container]:
         """As flytekit's ``PythonAutoContainerTask``: none when a pod template carries it (``get_k8s_pod``)."""
-        return None if self.pod_template is not None else self._container(settings)
+        return None if self.pod_template is not None else self.container_definition(settings)
 
-    def _container(self, settings: SerializationSettings) -> task_models.Container:
-        # flytekit's base crashes on `environment` when the settings have no env (`{**None}`): merged here
+    def container_definition(self, settings: SerializationSettings) -> task_models.Container:
+        """The task's container (image, resources, command, environment), whether the template carries it as its
+        container or in its pod spec (``get_k8s_pod``); a task that wraps this one (``map_task``) builds on it.
+
+        flytekit's base crashes on ``environment`` when the settings have no env (``{**None}``): merged here."""
         return _get_container_definition(
             image=self.get_image(settings),
             resource_spec=self.resources,
@@ -205,7 +208,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         if self.pod_template is None:
             return None
         return task_models.K8sPod(
-            pod_spec=_serialize_pod_spec(self.pod_template, self._container(settings), settings),
+            pod_spec=_serialize_pod_spec(self.pod_template, self.container_definition(settings), settings),
             metadata=task_models.K8sObjectMetadata(
                 labels=self.pod_template.labels, annotations=self.pod_template.annotations
             ),
