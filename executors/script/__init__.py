@@ -10,7 +10,7 @@ import signal
 import tempfile
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, ClassVar, Optional, TypeVar
 
 from flytekit.core.context_manager import FlyteContextManager
 from flytekit.core.type_engine import TypeEngine
@@ -21,10 +21,12 @@ from flytekitplugins.prebuilt.executors.script import process
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
+from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
 from flytekitplugins.prebuilt.script import bundle
 from flytekitplugins.prebuilt.script.config import ScriptConfig, input_variable
 from flytekitplugins.prebuilt.script.spec import SPEC, BundleRef, ScriptExtras
 
+SC = TypeVar("SC", bound=ScriptConfig)  # the config of a task type built on this one (train: TrainConfig)
 TAIL_LINES = 40
 ENV_CACHE = "PREBUILT_ENV_CACHE"  # where environments are cached (a volume, or the image's cache dir)
 
@@ -45,10 +47,24 @@ class ScriptKilled(TransientError):
     error_code = "USER:Killed"
 
 
-class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
-    SPEC = SPEC
+class ScriptExecutor(PrebuiltExecutor[SC, ScriptExtras]):
+    """Runs a script task: unpack the bundle, build (or reuse) its environment, run the command, collect outputs.
 
-    def run(self, run: Run[ScriptConfig, ScriptExtras]) -> Any:
+    Generic in the config ``SC`` (a ``ScriptConfig``), so that a task type built on this one keeps the script
+    type's bundle, inputs, secrets, deadline and outputs and changes only what differs. Such a type (the train
+    type's ``TrainExecutor``, ``executors/train``) subclasses ``ScriptExecutor[ItsConfig]``, sets ``SPEC`` and
+    overrides one or both hooks:
+
+    - ``environment(source, config)``: the virtualenv the command runs in (train: layered over the image's torch);
+      ``cache_dir()`` is where environments are cached.
+    - ``execute(run, argv, env, cwd)``: run the command (train: under torchrun); ``run_command`` runs a command as
+      this type does (deadline, output streamed and scrubbed, failures classified), its output relayed to the log
+      by ``relay`` unless given another ``on_line``.
+    """
+
+    SPEC: ClassVar[TaskTypeSpec[Any, ScriptExtras]] = SPEC  # a subclass's SPEC has its own config class
+
+    def run(self, run: Run[SC, ScriptExtras]) -> Any:
         # inside the execution's working directory; removed here unless file outputs still need it
         # (flytekit uploads those after this returns)
         # SIGTERM (the pod stopped) stops the running process group, then raises process.Interrupted: RECOVERABLE
@@ -64,14 +80,14 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
             shutil.rmtree(work, ignore_errors=True)
         return result
 
-    def _run_in(self, run: Run[ScriptConfig, ScriptExtras], work: Path) -> Any:
+    def _run_in(self, run: Run[SC, ScriptExtras], work: Path) -> Any:
         from flytekitplugins.prebuilt.executors.script import environments
 
         config = run.config
         source = work / "src"
         bundle.extract(self._bundle_data(run.extras.bundle, work), source, run.extras.bundle.sha256)
         try:
-            venv = self._environment(source, config)
+            venv = self.environment(source, config)
         except UserError as error:
             raise DependencyInstallFailed(f"installing the bundle's dependencies failed: {error}") from None
         outputs_file = work / "outputs.json"
@@ -92,18 +108,75 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
             for part in config.command
         ]
         before = _snapshot(source) if config.changed_files_output else {}
-        self._execute(run, argv, env, source)
+        self.execute(run, argv, env, source)
         return self._outputs(run, source, outputs_file, before)
 
-    def _environment(self, source: Path, config: ScriptConfig) -> Path:
-        """The virtualenv the command runs in (the train type builds it on top of the image's torch)."""
+    def environment(self, source: Path, config: SC) -> Path:
+        """Hook: the virtualenv the command runs in, for the unpacked bundle at ``source`` (its dependency files
+        as ``config.dependencies`` says), built or found in ``cache_dir()``. A ``UserError`` raised here is
+        reported as a failed dependency install."""
         from flytekitplugins.prebuilt.executors.script import environments, locks
 
-        return environments.ensure_environment(locks.detect(source, config.dependencies), _cache_dir())
+        return environments.ensure_environment(locks.detect(source, config.dependencies), self.cache_dir())
 
-    def _execute(self, run: Run[ScriptConfig, ScriptExtras], argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        """Run the command, its inputs already in ``argv`` (the train type launches it under torchrun)."""
-        _run(argv, env, cwd, run.config)
+    def execute(self, run: Run[SC, ScriptExtras], argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        """Hook: run the command ``argv`` (its inputs already in it) with ``env`` (the environment's, the config's,
+        secrets and inputs) in ``cwd`` (the unpacked bundle); raise to fail the task. By default ``run_command``."""
+        self.run_command(argv, env, cwd, run.config)
+
+    @staticmethod
+    def cache_dir() -> Path:
+        """Where environments are cached: ``$PREBUILT_ENV_CACHE`` (a volume, or the image's cache folder), else
+        ``~/.cache/flytekitplugins-prebuilt/envs``."""
+        return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "flytekitplugins-prebuilt" / "envs")
+
+    @staticmethod
+    def relay(line: str) -> None:
+        """Write one line of the command's output to this process's standard output (scrubbed while the
+        executor runs): what ``run_command`` does with each line unless told otherwise."""
+        print(line, end="", flush=True)
+
+    def run_command(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        config: ScriptConfig,
+        on_line: Optional[Callable[[str], None]] = None,
+    ) -> None:
+        """Run ``argv`` (``argv[0]`` through the shell when ``config.shell``) in ``cwd`` with ``env``, under
+        ``config``'s deadline and grace period, each line of its output to ``on_line`` (default ``relay``). The
+        deadline, an interruption and the end of the command each stop its whole process group (``process``).
+        Raises ``ScriptExited`` (non-zero exit, or it cannot start), ``ScriptTimedOut``, ``ScriptKilled``."""
+        command = argv[0] if config.shell else argv
+        logger.info(
+            f"script: running {argv!r}" + (f" (deadline {config.deadline_seconds}s)" if config.deadline_seconds else "")
+        )
+        try:
+            done = process.run(
+                command,
+                shell=config.shell,
+                cwd=cwd,
+                env=env,
+                timeout=config.deadline_seconds or None,
+                grace=config.grace_seconds,
+                on_line=on_line or self.relay,
+                keep=TAIL_LINES,
+            )
+        except OSError as error:
+            raise ScriptExited(f"cannot start {argv[0]!r}: {error}") from None
+        if done.timed_out:
+            raise ScriptTimedOut(
+                f"the command ran past its deadline of {config.deadline_seconds}s and was stopped "
+                f"(exit code {done.returncode}); last output:\n{done.output}"
+            )
+        if done.returncode == -signal.SIGKILL:
+            raise ScriptKilled(
+                f"the command was killed (SIGKILL: out of memory?), exit code {done.returncode}; "
+                f"last output:\n{done.output}"
+            )
+        if done.returncode != 0:
+            raise ScriptExited(f"the command exited with code {done.returncode}; last output:\n{done.output}")
 
     def _bundle_data(self, ref: BundleRef, work: Path) -> bytes:
         if ref.inline:
@@ -120,7 +193,7 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
             raise TransientError(f"cannot fetch the code bundle {ref.uri}: {error}") from None
         return local.read_bytes()
 
-    def _outputs(self, run: Run[ScriptConfig, ScriptExtras], source: Path, outputs_file: Path, before: dict) -> Any:
+    def _outputs(self, run: Run[SC, ScriptExtras], source: Path, outputs_file: Path, before: dict) -> Any:
         config = run.config
         types = TypeEngine.guess_python_types(run.template.interface.outputs)
         written = None
@@ -148,48 +221,6 @@ class ScriptExecutor(PrebuiltExecutor[ScriptConfig, ScriptExtras]):
                     )
                 values.append(_typed(name, written[name], python_type))
         return values[0] if len(values) == 1 else tuple(values) if values else None
-
-
-def _run(argv: list[str], env: dict[str, str], cwd: Path, config: ScriptConfig, on_line=None) -> None:
-    """Run with output streamed (and scrubbed) line by line, to ``on_line`` if given (it relays them then); the
-    deadline, an interruption and the end of the command each stop its whole process group (see ``process``)."""
-    command = argv[0] if config.shell else argv
-    logger.info(
-        f"script: running {argv!r}" + (f" (deadline {config.deadline_seconds}s)" if config.deadline_seconds else "")
-    )
-    try:
-        done = process.run(
-            command,
-            shell=config.shell,
-            cwd=cwd,
-            env=env,
-            timeout=config.deadline_seconds or None,
-            grace=config.grace_seconds,
-            on_line=on_line or _relay,
-            keep=TAIL_LINES,
-        )
-    except OSError as error:
-        raise ScriptExited(f"cannot start {argv[0]!r}: {error}") from None
-    if done.timed_out:
-        raise ScriptTimedOut(
-            f"the command ran past its deadline of {config.deadline_seconds}s and was stopped "
-            f"(exit code {done.returncode}); last output:\n{done.output}"
-        )
-    if done.returncode == -signal.SIGKILL:
-        raise ScriptKilled(
-            f"the command was killed (SIGKILL: out of memory?), exit code {done.returncode}; "
-            f"last output:\n{done.output}"
-        )
-    if done.returncode != 0:
-        raise ScriptExited(f"the command exited with code {done.returncode}; last output:\n{done.output}")
-
-
-def _relay(line: str) -> None:
-    print(line, end="", flush=True)  # sys.stdout is scrubbed while the executor runs
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "flytekitplugins-prebuilt" / "envs")
 
 
 def _local(value: Any) -> Any:

@@ -82,7 +82,7 @@ from flytekitplugins.prebuilt.executors.script.locks import (
     OUTPUT_TAIL_LINES,
     REQUIREMENTS_COPY,
     DependencySpec,
-    _current_python,
+    current_python,
 )
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 
@@ -200,7 +200,7 @@ def _remove_leftovers(venv: Path) -> None:
 
 def _check_python(spec: DependencySpec, python: str) -> None:
     if _same_file(python, sys.executable):
-        version = _current_python()
+        version = current_python()
     else:
         try:
             result = process.run(

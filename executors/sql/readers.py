@@ -52,7 +52,7 @@ PYSQLITE_OPTIONS = ("uri", "timeout", "isolation_level", "detect_types", "check_
 def bound(statement: str, params: dict[str, Any]):
     """A text() clause with the parameters it uses bound (lists expanded for IN (...))."""
     clause = text(statement)
-    names = set(clause._bindparams)
+    names = set(clause.compile().params)  # the names it binds (its :name placeholders)
     expanding = [bindparam(k, expanding=True) for k, v in params.items() if k in names and isinstance(v, list)]
     return clause.bindparams(*expanding), {k: v for k, v in params.items() if k in names}
 

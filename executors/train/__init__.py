@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flytekit.core.context_manager import FlyteContextManager
-from flytekitplugins.prebuilt.executors.script import ScriptExecutor, ScriptExited, _cache_dir, _relay, _run
+from flytekitplugins.prebuilt.executors.script import ScriptExecutor, ScriptExited
 from flytekitplugins.prebuilt.executors.train import checkpoints, failures, framework, launch, metrics
 from flytekitplugins.prebuilt.kit.errors import UserError
 from flytekitplugins.prebuilt.kit.executor import NoOutputs, Run, write_deck_file
@@ -26,20 +26,24 @@ from flytekitplugins.prebuilt.train.config import (
 from flytekitplugins.prebuilt.train.spec import SPEC
 
 
-class TrainExecutor(ScriptExecutor):
+class TrainExecutor(ScriptExecutor[TrainConfig]):
+    """The script executor with its two hooks overridden: ``environment`` layers the bundle's dependencies over the
+    image's torch, ``execute`` launches the command under torchrun (``run_command``, its output watched for the
+    rank that failed first)."""
+
     SPEC = SPEC
 
-    def _environment(self, source: Path, config: TrainConfig) -> Path:
+    def environment(self, source: Path, config: TrainConfig) -> Path:
         from flytekitplugins.prebuilt.executors.script import environments, locks
 
-        provided, cache = framework.find_framework(), _cache_dir()
+        provided, cache = framework.find_framework(), self.cache_dir()
         spec = framework.LayeredSpec(locks.detect(source, config.dependencies), provided, cache)
         try:
             return environments.ensure_environment(spec, cache)
         except UserError as error:
             raise framework.explain(error, provided) from None
 
-    def _execute(self, run: Run[TrainConfig, ScriptExtras], argv: list[str], env: dict[str, str], cwd: Path) -> None:
+    def execute(self, run: Run[TrainConfig, ScriptExtras], argv: list[str], env: dict[str, str], cwd: Path) -> None:
         config, state = run.config, cwd.parent / "train"  # the working folder's sibling: not in changed files
         gpus = launch.requested_gpus(run.template)
         log_dir, launcher_file = state / "torchrun", state / "torchrun-error.json"
@@ -68,9 +72,9 @@ class TrainExecutor(ScriptExecutor):
                 "TORCHELASTIC_ERROR_FILE": str(launcher_file),  # where torchrun copies the first failure
                 "PYTHONUNBUFFERED": "1",  # the ranks' output reaches the log as it is written
             }
-            watcher = failures.SummaryWatcher(relay=_relay)
+            watcher = failures.SummaryWatcher(relay=self.relay)
             try:
-                _run(command, env, cwd, config, on_line=watcher)
+                self.run_command(command, env, cwd, config, on_line=watcher)
             except ScriptExited as exited:
                 ranks, launcher = failures.read_failures(log_dir), failures.launcher_error(launcher_file)
                 raise failures.explain(ranks, launcher, watcher.signalled, str(exited), watcher.signal_times) from None

@@ -204,7 +204,8 @@ def explain(
     error = _explain(failures, launcher_error, signalled, fallback)
     killed = _first_signal(signalled)
     times = [root_cause(failures).time_ns / 1e9] if failures else []
-    if killed and killed[0] in (signal_times or {}):
+    signal_times = signal_times or {}
+    if killed and killed[0] in signal_times:
         times.append(signal_times[killed[0]])
     if times:
         error.failed_at = min(times)  # type: ignore[attr-defined]
@@ -257,7 +258,7 @@ def _first_signal(signalled: list[tuple[int, int, int]]) -> tuple[int, int, int]
     executor's own stop), never a cause; a crash (SIGSEGV, SIGABRT, ...) explains more than a SIGKILL."""
     causes = [s for s in signalled if s[2] != signal.SIGTERM]
     crashes = [s for s in causes if s[2] != signal.SIGKILL]
-    return (crashes or causes or [None])[0]
+    return next(iter(crashes or causes), None)
 
 
 def _killed(killed: tuple[int, int, int], rest: str) -> Exception:

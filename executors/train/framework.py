@@ -91,7 +91,7 @@ def find_framework() -> Framework:
             f"torch is not installed in {where}: the train task type runs in an image that provides it "
             "(images/train/Dockerfile); locally, install torch beside flytekitplugins-prebuilt"
         )
-    root = Path(torch.locate_file("")).resolve()
+    root = Path(str(torch.locate_file(""))).resolve()
     # The environments see torch's folder only: what torch needs from elsewhere is installed there as usual.
     order = _closure(TOPS, lambda name: next(iter(metadata.distributions(name=name, path=[str(root)])), None))
     tops = tuple(name for name, _ in order if name in TOPS)
@@ -184,6 +184,9 @@ class LayeredSpec(DependencySpec):
     writes nothing (a read-only cache works). Its key covers both."""
 
     __slots__ = ("base", "framework", "cache_dir")
+    base: DependencySpec
+    framework: Framework
+    cache_dir: Path
 
     def __init__(self, base: DependencySpec, framework: Framework, cache_dir: Path):
         key = hashlib.sha256(f"{base.key}/{framework.key}".encode()).hexdigest()[:24]
@@ -200,9 +203,10 @@ def explain(error: UserError, framework: Framework) -> UserError:
     """A failed install that could not be resolved, said as a conflict with the framework when it involves it."""
     text = str(error)
     mentioned = {canonicalize_name(n) for n in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)}
-    if not RESOLUTION_FAILED.search(text) or not (mentioned & framework.names()):
+    failed = RESOLUTION_FAILED.search(text)
+    if not failed or not (mentioned & framework.names()):
         return error
-    start = RESOLUTION_FAILED.search(text).start()
+    start = failed.start()
     reason = " ".join(text[text.rfind("\n", 0, start) + 1 :].split())  # the resolver wraps lines at its width
     return UserError(
         f"the bundle's requirements conflict with the framework this image provides, which they are installed on "

@@ -21,7 +21,8 @@ WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 440, 240, 64, 16, 28, 36
 
 def read_metrics(path: Path) -> tuple[list[dict], int]:
     """The records in ``path`` and how many lines were skipped."""
-    records, skipped = [], 0
+    records: list[dict] = []
+    skipped = 0
     if not path.is_file():
         return records, skipped
     for line in path.read_text(errors="replace").splitlines():

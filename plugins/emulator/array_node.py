@@ -17,7 +17,7 @@ From flyteorg/flyte ``flytepropeller/pkg/controller/nodes/array/``:
   their indexes (``errorcollector``); otherwise each output is gathered in index order, the nil literal where a
   sub-node failed, into ``<node output>/outputs.pb``.
 
-Each sub-task runs as ``Emulator.run`` runs a task (a subprocess, or the image in Docker).
+Each sub-task runs as ``Emulator.run`` runs a task: one pod (``pods.PodRunner``), a subprocess or the image in Docker.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from flytekit.models import literals
 from flytekit.models.task import TaskSpec, TaskTemplate
 from flytekit.tools.translator import get_serializable
 from flytekitplugins.prebuilt.emulator.inputs import input_literals
-from flytekitplugins.prebuilt.emulator.outcomes import EmulatedRun, TaskFailed, oom_kill_failure, open_up
+from flytekitplugins.prebuilt.emulator.outcomes import EmulatedRun, TaskFailed, open_up
+from flytekitplugins.prebuilt.emulator.pods import InContainer, PodRunner
 from flytekitplugins.prebuilt.emulator.rendering import Paths, render, uses_task_template
 from flytekitplugins.prebuilt.emulator.resources import container_limits
 
@@ -187,9 +188,9 @@ def array_task_template(template: TaskTemplate) -> TaskTemplate:
         name: interface_models.Variable(v.type.collection_type or v.type, v.description)
         for name, v in template.interface.outputs.items()
     }
-    sub = TaskTemplate.from_flyte_idl(template.to_flyte_idl())
-    sub._interface = interface_models.TypedInterface(template.interface.inputs, outputs)
-    return sub
+    sub = template.to_flyte_idl()
+    sub.interface.CopyFrom(interface_models.TypedInterface(template.interface.inputs, outputs).to_flyte_idl())
+    return TaskTemplate.from_flyte_idl(sub)
 
 
 def _required(array: workflow_pb2.ArrayNode, size: int) -> int:
@@ -208,11 +209,13 @@ class _SubNodes:
     def __init__(self, emulator, template, input_map, bound, execution, data_dir, output_dir):
         self.emulator, self.template, self.input_map, self.bound = emulator, template, input_map, bound
         self.execution, self.data_dir, self.output_dir = execution, data_dir, output_dir
+        self.pods: PodRunner = emulator.pods
         self._lock = threading.Lock()
 
     def run(self, index: int, image: Optional[str], in_container: bool) -> Union[EmulatedRun, TaskFailed]:
-        emulator, template = self.emulator, self.template
+        template = self.template
         container = template.container
+        where = InContainer(image or container.image, container_limits(container.resources)) if in_container else None
         args = list(container.command) + list(container.args)
         element_inputs = literals.LiteralMap(
             {
@@ -232,23 +235,14 @@ class _SubNodes:
                 open_up(os.path.join(self.data_dir, str(index)))
                 open_up(os.path.join(self.output_dir, str(index)))
             env = {
-                **emulator._backend_env(template, self.execution, attempt),
+                **self.pods.backend_env(template, self.execution, attempt),
                 INDEX_VAR_NAME: K8S_ARRAY_INDEX,
                 K8S_ARRAY_INDEX: str(index),
                 **(container.env or {}),
             }
-            argv = render(args, paths, element_inputs)
-            oom_killed = False
-            if in_container:
-                code, logs, oom_killed = emulator._docker(
-                    image or container.image, argv, env, container_limits(container.resources)
-                )
-            else:
-                code, logs = emulator._subprocess(argv, env)
+            ended = self.pods.run(render(args, paths, element_inputs), env, where)
             try:
-                if oom_killed:
-                    raise oom_kill_failure(f"{self.execution}-n0-{index}-{attempt}", code, attempt + 1, logs)
-                return emulator._collect(template, paths, code, logs, attempt + 1)
+                return self.pods.collect(template, paths, ended, attempt + 1, f"{self.execution}-n0-{index}-{attempt}")
             except TaskFailed as failure:
                 if failure.recoverable and attempt < retries:
                     continue

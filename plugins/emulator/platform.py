@@ -11,6 +11,8 @@
 5. Read ``error.pb`` first, then ``outputs.pb`` (present when outputs are declared, at most 2 MB), a
    non-zero exit is a failure; retry RECOVERABLE errors while retries remain, like the backend.
 
+Steps 3 to 5 for one pod are ``pods.PodRunner``'s, shared with the PyTorchJob replicas and the ArrayNode elements.
+
 A template of task type ``pytorch`` runs as Flyte's Kubeflow PyTorch plugin runs it, when that plugin is enabled
 (``enabled_plugins``, as flytepropeller's config): one replica per pod of the PyTorchJob, each a subprocess or a
 container with the training operator's environment (``replicas.py``). Without the plugin, flytepropeller runs
@@ -22,32 +24,25 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import subprocess
-import sys
-import tempfile
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from flyteidl.core import errors_pb2, literals_pb2
 from flytekit.configuration import ImageConfig, SerializationSettings
 from flytekit.core.array_node_map_task import ArrayNodeMapTask
 from flytekit.core.base_task import PythonTask
 from flytekit.core.context_manager import FlyteContextManager
 from flytekit.core.type_engine import TypeEngine
 from flytekit.core.utils import write_proto_to_file
-from flytekit.models import literals
-from flytekit.models.core.errors import ContainerError, ErrorDocument
 from flytekit.models.task import TaskTemplate
 from flytekit.tools.translator import get_serializable
 from flytekitplugins.prebuilt.emulator import replicas
 from flytekitplugins.prebuilt.emulator.inputs import input_literals
-from flytekitplugins.prebuilt.emulator.outcomes import EmulatedRun, TaskFailed, oom_kill_failure, open_up
+from flytekitplugins.prebuilt.emulator.outcomes import EmulatedRun, TaskFailed, open_up
+from flytekitplugins.prebuilt.emulator.pods import InContainer, PodRunner
 from flytekitplugins.prebuilt.emulator.rendering import Paths, render, uses_task_template
-from flytekitplugins.prebuilt.emulator.resources import ContainerLimits, container_limits
-
-MAX_OUTPUT_BYTES = 2 * 1024 * 1024  # storage.limits.maxDownloadMBs default
+from flytekitplugins.prebuilt.emulator.resources import container_limits
 
 
 @dataclass
@@ -114,32 +109,22 @@ class Emulator:
         if uses_task_template(args):
             write_proto_to_file(template.to_flyte_idl(), os.path.join(data_dir, "task.pb"))
         open_up(self.root)
-        logs = ""
+        pods = self.pods
+        where = InContainer(image or container.image, container_limits(container.resources)) if in_container else None
         for attempt in range(retries + 1):
             paths = self._paths(data_dir, execution, attempt)
             os.makedirs(paths.output_prefix, exist_ok=True)
             open_up(paths.output_prefix)
             argv = render(args, paths, input_map)
-            env = {
-                **self._backend_env(template, execution, attempt),
-                **{k: v for k, v in (container.env or {}).items()},
-            }
-            oom_killed = False
-            limits = container_limits(container.resources)
+            env = {**pods.backend_env(template, execution, attempt), **(container.env or {})}
+            pod = f"{execution}-n0-{attempt}"
             if template.type == replicas.PYTORCH_TASK_TYPE and template.type in self.enabled_plugins:
-                pods = replicas.pytorch_job(
-                    template.custom, template.task_type_version, f"{execution}-n0-{attempt}", _free_port()
-                )
-                where = (image or container.image, limits) if in_container else None
-                code, logs, oom_killed = self._job(pods, argv, env, where, paths.output_prefix)
-            elif in_container:
-                code, logs, oom_killed = self._docker(image or container.image, argv, env, limits)
+                job = replicas.pytorch_job(template.custom, template.task_type_version, pod, _free_port())
+                ended = pods.run_job(job, argv, env, paths.output_prefix, where)
             else:
-                code, logs = self._subprocess(argv, env)
+                ended = pods.run(argv, env, where)
             try:
-                if oom_killed:
-                    raise oom_kill_failure(f"{execution}-n0-{attempt}", code, attempt + 1, logs)
-                result = self._collect(template, paths, code, logs, attempt + 1)
+                result = pods.collect(template, paths, ended, attempt + 1, pod)
             except TaskFailed as failure:
                 if failure.recoverable and attempt < retries:
                     continue
@@ -169,192 +154,15 @@ class Emulator:
             previous_checkpoint_prefix=previous,
         )
 
-    def _backend_env(self, template: TaskTemplate, execution: str, attempt: int) -> dict[str, str]:
-        env = {
-            "FLYTE_INTERNAL_EXECUTION_WORKFLOW": f"{self.project}:{self.domain}:emulated",
-            "FLYTE_INTERNAL_EXECUTION_ID": execution,
-            "FLYTE_INTERNAL_EXECUTION_PROJECT": self.project,
-            "FLYTE_INTERNAL_EXECUTION_DOMAIN": self.domain,
-            "FLYTE_ATTEMPT_NUMBER": str(attempt),
-            "FLYTE_INTERNAL_TASK_PROJECT": template.id.project,
-            "FLYTE_INTERNAL_TASK_DOMAIN": template.id.domain,
-            "FLYTE_INTERNAL_TASK_NAME": template.id.name,
-            "FLYTE_INTERNAL_TASK_VERSION": template.id.version,
-            **self.env,
-        }
-        requested = template.security_context.secrets if template.security_context else []
-        for secret in requested:  # propeller's webhook injects only what the template requests
-            value = self.secrets.get((secret.group or "", secret.key))
-            if value is not None:  # named as flytekit's SecretsManager looks it up: _FSEC_<GROUP>_<VERSION>_<KEY>
-                parts = filter(None, (secret.group, secret.group_version, secret.key))
-                env["_FSEC_" + "_".join(part.upper() for part in parts)] = value
-        return env
-
-    def _subprocess(self, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-        argv, env = _local_command(argv, env)
-        try:
-            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=self.timeout, cwd=self.root)
-        except subprocess.TimeoutExpired as e:
-            return 124, f"timed out after {self.timeout}s\n{e.stdout or ''}{e.stderr or ''}"
-        return done.returncode, done.stdout + done.stderr
-
-    def _job(
-        self,
-        pods: list[replicas.Pod],
-        argv: list[str],
-        env: dict[str, str],
-        container: Optional[tuple[str, ContainerLimits]],
-        prefix: str,
-    ) -> tuple[int, str, bool]:
-        """Run every pod of a PyTorchJob at once, as subprocesses or as containers of ``(image, limits)``; the
-        job's exit code (the first failure's), its pods' logs, and whether one was OOM-killed."""
-        from flytekitplugins.prebuilt.emulator.docker_runner import start_container
-
-        running: list = []
-        try:
-            for pod in pods:
-                pod_env = {**env, **pod.env}
-                if container:
-                    mounts = [self.root, *self.mounts]
-                    running.append(start_container(container[0], argv, pod_env, mounts, self.network, container[1]))
-                else:
-                    running.append(_Process(argv, pod_env, self.root))
-            codes = replicas.wait_for_job(
-                running, self.timeout, failed=lambda: any(f.startswith("error") for f in os.listdir(prefix))
-            )
-        except BaseException:
-            for pod in running:
-                pod.stop()
-                pod.finish(124)
-            raise
-        exits = [pod.finish(code) for pod, code in zip(running, codes)]
-        logs = "".join(f"--- pod {pod.name} (exit code {exit.code})\n{exit.logs}" for pod, exit in zip(pods, exits))
-        return next((e.code for e in exits if e.code), 0), logs, any(e.oom_killed for e in exits)
-
-    def _docker(
-        self, image: str, argv: list[str], env: dict[str, str], limits: ContainerLimits
-    ) -> tuple[int, str, bool]:
-        from flytekitplugins.prebuilt.emulator.docker_runner import run_container
-
-        return run_container(
-            image,
-            argv,
-            env,
-            mounts=[self.root, *self.mounts],
-            network=self.network,
-            timeout=self.timeout,
-            limits=limits,
+    @property
+    def pods(self) -> PodRunner:
+        """What runs this emulator's pods (``pods.py``): single tasks, PyTorchJob replicas, ArrayNode elements."""
+        return PodRunner(
+            self.root, self.project, self.domain, self.env, self.secrets, self.mounts, self.network, self.timeout
         )
-
-    def _collect(self, template: TaskTemplate, paths: Paths, code: int, logs: str, attempts: int) -> EmulatedRun:
-        prefix = paths.output_prefix
-        error_files = sorted(f for f in os.listdir(prefix) if f.startswith("error") and f.endswith(".pb"))
-        if error_files:
-            # several pods' errors (error-<uuid>.pb): the earliest is the task's, as flytepropeller picks it
-            # (pluginmachinery/ioutils/remote_file_output_reader.go, the "Earliest" aggregation strategy)
-            documents = [_read_proto(os.path.join(prefix, name), errors_pb2.ErrorDocument) for name in error_files]
-            first = min(documents, key=lambda d: d.error.timestamp.ToNanoseconds())
-            error = ErrorDocument.from_flyte_idl(first).error
-            raise TaskFailed(
-                error.code,
-                error.message,
-                _kind(error.kind),
-                _origin(error.origin),
-                attempts,
-                logs,
-            )
-        if code != 0:
-            raise TaskFailed(
-                "ContainerFailed",
-                f"exit code {code}; last output:\n{logs[-4000:]}",
-                "RECOVERABLE",
-                "SYSTEM",
-                attempts,
-                logs,
-            )
-        outputs_pb = os.path.join(prefix, "outputs.pb")
-        if template.interface.outputs:
-            if not os.path.exists(outputs_pb):
-                raise TaskFailed(
-                    "OutputsNotFound", f"no outputs.pb under {prefix}", "RECOVERABLE", "SYSTEM", attempts, logs
-                )
-            if os.path.getsize(outputs_pb) > MAX_OUTPUT_BYTES:
-                raise TaskFailed(
-                    "OutputSizeExceeded", "outputs.pb is larger than 2 MB", "NON_RECOVERABLE", "SYSTEM", attempts, logs
-                )
-        output_map = (
-            literals.LiteralMap.from_flyte_idl(_read_proto(outputs_pb, literals_pb2.LiteralMap))
-            if os.path.exists(outputs_pb)
-            else literals.LiteralMap({})
-        )
-        deck = os.path.join(prefix, "deck.html")
-        return EmulatedRun(
-            outputs={},
-            literals=output_map,
-            output_prefix=prefix,
-            attempts=attempts,
-            logs=logs,
-            deck_path=deck if os.path.exists(deck) else None,
-            files=sorted(os.listdir(prefix)),
-        )
-
-
-class _Process:
-    """One pod of a job as a subprocess (``docker_runner.RunningContainer``'s counterpart)."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: str):
-        self._log = tempfile.TemporaryFile()
-        argv, env = _local_command(argv, env)
-        self._popen = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd)
-
-    def poll(self) -> Optional[int]:
-        return self._popen.poll()
-
-    def stop(self) -> None:
-        self._popen.terminate()
-        try:
-            self._popen.wait(10)
-        except subprocess.TimeoutExpired:
-            self._popen.kill()
-            self._popen.wait()
-
-    def finish(self, code: int):
-        from flytekitplugins.prebuilt.emulator.docker_runner import ContainerExit
-
-        self._log.seek(0)
-        logs = self._log.read().decode("utf-8", "replace")
-        self._log.close()
-        return ContainerExit(code, logs, oom_killed=False)
-
-
-def _local_command(argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
-    """``argv`` with pyflyte-execute from this interpreter's bin folder, and this machine's environment without
-    anything a pod would not have (secrets, Flyte's internal variables) plus ``env``."""
-    bin_dir = os.path.dirname(sys.executable)
-    if argv and not os.path.isabs(argv[0]) and os.path.exists(os.path.join(bin_dir, argv[0])):
-        argv = [os.path.join(bin_dir, argv[0]), *argv[1:]]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("_FSEC_", "FLYTE_INTERNAL_", "_F_"))}
-    return argv, {**clean, **env}
 
 
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _read_proto(path: str, message_type):
-    message = message_type()
-    with open(path, "rb") as f:
-        message.ParseFromString(f.read())
-    return message
-
-
-def _kind(kind: int) -> str:
-    return "RECOVERABLE" if kind == ContainerError.Kind.RECOVERABLE else "NON_RECOVERABLE"
-
-
-def _origin(origin: int) -> str:
-    from flytekit.models.core.execution import ExecutionError
-
-    return "USER" if origin == ExecutionError.ErrorKind.USER else "SYSTEM"

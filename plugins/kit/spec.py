@@ -53,7 +53,7 @@ class TaskTypeSpec(Generic[C, X]):
     config: type[C]
     executor: str
     project: ProjectKeys
-    extras: type[X] = NoExtras
+    extras: type[X] = NoExtras  # type: ignore[assignment]  # X is NoExtras when left out (a PEP 696 default)
     project_default: bool = False
 
     def __post_init__(self):

@@ -53,6 +53,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
 
     SPEC: ClassVar[TaskTypeSpec]
     WRITES_DECK: ClassVar[bool] = False  # whether this type's executor writes a Deck (then on unless enable_deck=False)
+    _metadata: TaskMetadata  # flytekit's Task keeps it there (replaced when the image sets the cache version)
 
     def __init__(
         self,
@@ -114,7 +115,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             limits=quantities.resources(limits, "limits"),
             environment=_check_environment(environment),
             enable_deck=deck,
-            metadata=self._metadata(
+            metadata=self._task_metadata(
                 metadata,
                 cache,
                 cache_version,
@@ -187,10 +188,13 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
 
     def get_container(self, settings: SerializationSettings) -> Optional[task_models.Container]:
         """As flytekit's ``PythonAutoContainerTask``: none when a pod template carries it (``get_k8s_pod``)."""
-        return None if self.pod_template is not None else self._container(settings)
+        return None if self.pod_template is not None else self.container_definition(settings)
 
-    def _container(self, settings: SerializationSettings) -> task_models.Container:
-        # flytekit's base crashes on `environment` when the settings have no env (`{**None}`): merged here
+    def container_definition(self, settings: SerializationSettings) -> task_models.Container:
+        """The task's container (image, resources, command, environment), whether the template carries it as its
+        container or in its pod spec (``get_k8s_pod``); a task that wraps this one (``map_task``) builds on it.
+
+        flytekit's base crashes on ``environment`` when the settings have no env (``{**None}``): merged here."""
         return _get_container_definition(
             image=self.get_image(settings),
             resource_spec=self.resources,
@@ -204,7 +208,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         if self.pod_template is None:
             return None
         return task_models.K8sPod(
-            pod_spec=_serialize_pod_spec(self.pod_template, self._container(settings), settings),
+            pod_spec=_serialize_pod_spec(self.pod_template, self.container_definition(settings), settings),
             metadata=task_models.K8sObjectMetadata(
                 labels=self.pod_template.labels, annotations=self.pod_template.annotations
             ),
@@ -231,7 +235,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             raise ConfigError("enable_deck", f"the {self.SPEC.name} task type writes no Deck")
         return deck
 
-    def _metadata(self, metadata: Optional[TaskMetadata], cache: bool | Cache, cache_version: str, **given):
+    def _task_metadata(self, metadata: Optional[TaskMetadata], cache: bool | Cache, cache_version: str, **given):
         """TaskMetadata from ``metadata`` plus the @task-style keywords (retries, timeout, interruptible, cache)."""
         metadata = dataclasses.replace(metadata or TaskMetadata(), **{k: v for k, v in given.items() if v is not None})
         self._auto_cache_version, options = False, {}

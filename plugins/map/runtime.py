@@ -11,7 +11,6 @@ writes element outputs; the handler gathers them into lists.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from flytekit.core.array_node_map_task import ArrayNodeMapTask
@@ -107,9 +106,9 @@ def element(
         picked[name] = literal
     outputs = tt.interface.outputs
     output_vars = {name: interface_models.Variable(_without_none(v.type), v.description) for name, v in outputs.items()}
-    template = copy.copy(tt)
-    template._interface = interface_models.TypedInterface(input_vars, output_vars)
-    return template, literals.LiteralMap(picked)
+    template = tt.to_flyte_idl()  # the same template with the element's interface
+    template.interface.CopyFrom(interface_models.TypedInterface(input_vars, output_vars).to_flyte_idl())
+    return task_models.TaskTemplate.from_flyte_idl(template), literals.LiteralMap(picked)
 
 
 def _without_none(literal_type: types.LiteralType) -> types.LiteralType:

@@ -197,7 +197,7 @@ class PrebuiltMapTask(ArrayNodeMapTask):
         pod = run.get_k8s_pod(settings)
         if pod is None:
             return None
-        container = self._with_command(run._container(settings), settings)
+        container = self._with_command(run.container_definition(settings), settings)
         return task_models.K8sPod(
             pod_spec=_serialize_pod_spec(run.pod_template, container, settings), metadata=pod.metadata
         )

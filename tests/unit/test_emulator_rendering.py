@@ -66,7 +66,7 @@ def test_secrets_are_injected_under_the_name_flytekit_looks_up(tmp_path):
         preset=ScriptPreset.of(dependencies="none", secret_env={"A": versioned, "B": plain}),
     )
     emulator = Emulator(str(tmp_path), secrets={("svc", "token"): "t", ("db", "password"): "p", ("other", "x"): "o"})
-    env = emulator._backend_env(emulator.template(task), "e1", 0)
+    env = emulator.pods.backend_env(emulator.template(task), "e1", 0)
     manager = SecretsManager()
     assert {k: v for k, v in env.items() if k.startswith("_FSEC_")} == {
         manager.get_secrets_env_var("svc", "token", "v2"): "t",  # _FSEC_SVC_V2_TOKEN

@@ -1,4 +1,4 @@
-"""Lock files of script bundles (executors/script/locks.py): the environment key from the files' bytes, the pins from
+"""Lock files of script bundles (executors/script/locks/): the environment key from the files' bytes, the pins from
 each format's own tool (Poetry's and pipenv's export, run for real, offline), and our rules on top. The projects are
 the fixture folders in tests/unit/fixtures/locks/ (see its README); installs are tested in
 tests/integration/test_script_env.py."""
