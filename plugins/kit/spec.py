@@ -42,6 +42,8 @@ class TaskTypeSpec(Generic[C, X]):
     config          the ``PrebuiltConfig`` a user writes
     extras          a ``PrebuiltConfig`` the task derives at definition time (its fields sit beside the config's)
     executor        dotted path of the ``PrebuiltExecutor`` subclass; templates store it, so it must not move
+    builds_on       the task types whose pieces this one extends (its task and executor subclass theirs): their
+                    code is part of its image, and of what decides when the image is rebuilt (build_tools/)
     """
 
     name: str
@@ -49,8 +51,13 @@ class TaskTypeSpec(Generic[C, X]):
     config: type[C]
     executor: str
     extras: type[X] = NoExtras
+    builds_on: tuple[str, ...] = ()
 
     def __post_init__(self):
+        if not isinstance(self.builds_on, tuple) or not all(isinstance(n, str) for n in self.builds_on):
+            raise TypeError(f"task type {self.name!r}: builds_on is a tuple of task type names, got {self.builds_on!r}")
+        if self.name in self.builds_on:
+            raise TypeError(f"task type {self.name!r}: builds_on names the type itself")
         clash = _field_names(self.config) & (_field_names(self.extras) | {HEADER_KEY})
         if clash:
             raise TypeError(

@@ -14,4 +14,5 @@ SPEC = TaskTypeSpec(
     config=TrainConfig,
     extras=ScriptExtras,
     executor="flytekitplugins.prebuilt.executors.train.TrainExecutor",
+    builds_on=("script",),  # TrainExecutor is a ScriptExecutor, TrainTask a ScriptTask: the train image carries both
 )
