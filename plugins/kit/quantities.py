@@ -15,7 +15,7 @@ from typing import Any
 from flytekit import Resources
 from flytekitplugins.prebuilt.kit.config import ConfigError
 
-SUFFIXES = {
+SUFFIXES: dict[str, int | Decimal] = {
     "": 1,
     "m": Decimal("0.001"),
     "k": 10**3,
@@ -68,8 +68,9 @@ def resources(spec: dict[str, str | int | float] | None, field: str) -> Resource
 
 def check_limits(requests: dict | None, limits: dict | None, field: str = "limits") -> None:
     """A limit below its request is refused by Kubernetes; say so now."""
+    requests = requests or {}
     for name, limit in (limits or {}).items():
-        if name in (requests or {}) and parse_quantity(limit, f"{field}.{name}") < parse_quantity(
+        if name in requests and parse_quantity(limit, f"{field}.{name}") < parse_quantity(
             requests[name], f"requests.{name}"
         ):
             raise ConfigError(f"{field}.{name}", f"{limit} is below the request {requests[name]}")

@@ -14,7 +14,7 @@ import importlib
 import importlib.util
 import pkgutil
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from flytekitplugins.prebuilt.kit.backend_plugin import unwrap
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
@@ -50,7 +50,7 @@ class TaskTypeSpec(Generic[C, X]):
     schema_version: int
     config: type[C]
     executor: str
-    extras: type[X] = NoExtras
+    extras: type[X] = cast("type[X]", NoExtras)  # the default of a generic field (mypy: no TypeVar default)
     builds_on: tuple[str, ...] = ()
 
     def __post_init__(self):

@@ -53,6 +53,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
 
     SPEC: ClassVar[TaskTypeSpec]
     WRITES_DECK: ClassVar[bool] = False  # whether this type's executor writes a Deck (then on unless enable_deck=False)
+    _metadata: TaskMetadata  # flytekit's (PythonTask.__init__); replaced when the cache version follows the image
 
     def __init__(
         self,
@@ -114,7 +115,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             limits=quantities.resources(limits, "limits"),
             environment=_check_environment(environment),
             enable_deck=deck,
-            metadata=self._metadata(
+            metadata=self._task_metadata(
                 metadata,
                 cache,
                 cache_version,
@@ -231,7 +232,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             raise ConfigError("enable_deck", f"the {self.SPEC.name} task type writes no Deck")
         return deck
 
-    def _metadata(self, metadata: Optional[TaskMetadata], cache: bool | Cache, cache_version: str, **given):
+    def _task_metadata(self, metadata: Optional[TaskMetadata], cache: bool | Cache, cache_version: str, **given):
         """TaskMetadata from ``metadata`` plus the @task-style keywords (retries, timeout, interruptible, cache)."""
         metadata = dataclasses.replace(metadata or TaskMetadata(), **{k: v for k, v in given.items() if v is not None})
         self._auto_cache_version, options = False, {}
