@@ -12,7 +12,7 @@ WHEELHOUSE ?= build/wheelhouse
 BASE ?= python:3.11-slim-bookworm
 FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
 
-.PHONY: demo test unit docs images images-gpu gpu-check images-offline publish release local-base bench lint docker postgres services clean
+.PHONY: demo test unit docs images images-gpu gpu-check images-offline publish release local-base bench lint typecheck docker postgres services clean
 
 # uv does not read pip's configuration: hand it the machine's find-links (where a local CPU build of torch is
 # offered), so that the dev install takes that wheel instead of the CUDA build and its GBs from the index.
@@ -82,11 +82,22 @@ bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows), script environmen
 	$(PY) bench/env_store.py
 	$(PY) bench/train_task.py
 
-LINTED := plugins executors tests examples bench setup.py scripts
+LINTED := plugins executors build_tools tests examples bench setup.py scripts
 
-lint: $(VENV)/.installed  ## ruff: style and errors, and formatting
+lint: $(VENV)/.installed typecheck  ## ruff: style, errors, complexity (C901) and formatting; mypy (typecheck)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
+
+# mypy reads the package under its import names: plugins/ and executors/ linked as flytekitplugins.prebuilt(.executors)
+# in $(TYPECHECK_TREE) (pyproject's [tool.mypy] mypy_path), as the editable install's import hook maps them
+TYPECHECK_TREE := build/typecheck/flytekitplugins/prebuilt
+TYPECHECKED := -p flytekitplugins.prebuilt.kit $(patsubst plugins/%/spec.py,-m flytekitplugins.prebuilt.%.spec,$(filter-out plugins/kit/spec.py,$(wildcard plugins/*/spec.py)))
+
+typecheck: $(VENV)/.installed  ## mypy ([tool.mypy]) on the authoring kit and every task type's spec
+	@rm -rf $(TYPECHECK_TREE) && mkdir -p $(TYPECHECK_TREE)
+	@for entry in plugins/*; do ln -s "$(CURDIR)/$$entry" $(TYPECHECK_TREE)/; done
+	@ln -s "$(CURDIR)/executors" $(TYPECHECK_TREE)/executors
+	$(VENV)/bin/mypy $(TYPECHECKED)
 
 clean:
 	rm -rf $(VENV) build dist images/*/context examples/data

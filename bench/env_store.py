@@ -50,8 +50,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from flytekitplugins.prebuilt.emulator import Emulator
-    from flytekitplugins.prebuilt.image_builder import Builder
     from flytekitplugins.prebuilt.script import ScriptTask
+
+    from build_tools.building import Builder
 
     subprocess.run(["bash", str(ROOT / "scripts/ensure-docker.sh")], check=True)
     image = Builder().build("script")

@@ -1,6 +1,6 @@
 """What every ``flyte-prebuilt`` command shares: a user's mistake as one line (exit code 2), ``--input`` and
-``--secret`` options as a task's typed inputs and secrets, a run's log on stderr. Used by ``cli.py`` and the
-project commands (``project/commands.py``)."""
+``--secret`` options as a task's typed inputs and secrets, a run's log on stderr. Used by the command groups of
+``cli/`` and the project commands (``project/commands.py``)."""
 
 from __future__ import annotations
 

@@ -167,7 +167,7 @@ def _user_exists(name: str) -> bool:
 
 def built_image(task_type: str) -> str:
     """The task type's image for this package version, built from the current sources (a no-op when up to date)."""
-    from flytekitplugins.prebuilt.image_builder import Builder
+    from build_tools.building import Builder
 
     subprocess.run(["bash", str(ROOT / "scripts/ensure-docker.sh")], check=True)
     return Builder().build(task_type)

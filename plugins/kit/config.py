@@ -98,42 +98,59 @@ def check_integer(value: Any, field: str, minimum: int = 0) -> None:
 
 def _check_type(value: Any, hint: Any, field: str) -> None:
     """ConfigError naming ``field`` unless ``value`` is a ``hint`` (a type this module supports)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
         return
+    origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return
-        problems = []
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _check_type(value, option, field)
-            except ConfigError as error:
-                problems.append(error)
-        raise (
-            problems[0]
-            if len(problems) == 1
-            else ConfigError(field, f"expected {_describe(hint)}, got {_shown(value)}")
-        )
-    if origin is tuple:
-        if not isinstance(value, (tuple, list)):
-            raise ConfigError(field, f"expected a list of {_describe(args[0])}, got {_shown(value)}")
-        for item in value:
-            _check_type(item, args[0], field)
-        return
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(field, f"expected a mapping, got {_shown(value)}")
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ConfigError(field, f"keys must be strings, got {_shown(key)}")
-            _check_type(item, args[1], f"{field}.{key}")
-        return
-    if isinstance(hint, type) and issubclass(hint, PrebuiltConfig):
+        _check_union(value, hint, field)
+    elif origin is tuple:
+        _check_tuple(value, hint, field)
+    elif origin is dict:
+        _check_mapping(value, hint, field)
+    elif isinstance(hint, type) and issubclass(hint, PrebuiltConfig):
         if not isinstance(value, hint):
             raise ConfigError(field, f"expected a {hint.__name__}, got {_shown(value)}")
         value.check()
+    else:
+        _check_scalar(value, hint, field)
+
+
+def _check_union(value: Any, hint: Any, field: str) -> None:
+    """One of the union's types fits; the error of the only one tried, or one naming them all."""
+    args = typing.get_args(hint)
+    if value is None and type(None) in args:
         return
+    problems = []
+    for option in (a for a in args if a is not type(None)):
+        try:
+            return _check_type(value, option, field)
+        except ConfigError as error:
+            problems.append(error)
+    raise (
+        problems[0] if len(problems) == 1 else ConfigError(field, f"expected {_describe(hint)}, got {_shown(value)}")
+    )
+
+
+def _check_tuple(value: Any, hint: Any, field: str) -> None:
+    (item_type, *_) = typing.get_args(hint)
+    if not isinstance(value, (tuple, list)):
+        raise ConfigError(field, f"expected a list of {_describe(item_type)}, got {_shown(value)}")
+    for item in value:
+        _check_type(item, item_type, field)
+
+
+def _check_mapping(value: Any, hint: Any, field: str) -> None:
+    item_type = typing.get_args(hint)[1]
+    if not isinstance(value, dict):
+        raise ConfigError(field, f"expected a mapping, got {_shown(value)}")
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ConfigError(field, f"keys must be strings, got {_shown(key)}")
+        _check_type(item, item_type, f"{field}.{key}")
+
+
+def _check_scalar(value: Any, hint: Any, field: str) -> None:
+    """An instance of ``hint`` (an int is a float too; a bool is nothing but a bool)."""
     numeric = hint is float and isinstance(value, int)
     if (
         isinstance(hint, type)
@@ -173,9 +190,10 @@ def _to_json(value: Any) -> Any:
 
 
 def _from_json(value: Any, hint: Any, field: str) -> Any:
+    """``value`` as a protobuf ``Struct`` gave it back (numbers as floats, tuples as lists) made a ``hint`` again."""
     origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
         if value is None and type(None) in args:
             return None
         non_none = [a for a in args if a is not type(None)]
@@ -186,14 +204,23 @@ def _from_json(value: Any, hint: Any, field: str) -> Any:
         if not isinstance(value, dict) or not value.get("key"):
             raise ConfigError(field, "expected a secret reference with a group and a key")
         return Secret(group=value.get("group"), key=value["key"], group_version=value.get("group_version"))
-    if origin is tuple:
+    if origin in (tuple, dict):
+        return _container_from_json(value, hint, field)
+    return _scalar_from_json(value, hint, field)
+
+
+def _container_from_json(value: Any, hint: Any, field: str) -> Any:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(field, f"expected a list, got {type(value).__name__}")
         return tuple(_from_json(v, args[0], field) for v in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(field, f"expected a mapping, got {type(value).__name__}")
-        return {k: _from_json(v, args[1], f"{field}.{k}") for k, v in value.items()}
+    if not isinstance(value, dict):
+        raise ConfigError(field, f"expected a mapping, got {type(value).__name__}")
+    return {k: _from_json(v, args[1], f"{field}.{k}") for k, v in value.items()}
+
+
+def _scalar_from_json(value: Any, hint: Any, field: str) -> Any:
     if hint is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):

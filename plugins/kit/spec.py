@@ -15,7 +15,7 @@ import importlib
 import importlib.util
 import pkgutil
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from flytekitplugins.prebuilt.kit.backend_plugin import unwrap
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
@@ -46,6 +46,8 @@ class TaskTypeSpec(Generic[C, X]):
     executor        dotted path of the ``PrebuiltExecutor`` subclass; templates store it, so it must not move
     project         its keys in a project file besides its config's fields, and how they reach its task class
     project_default whether a project file's task entry without ``type:`` is of this type (one type says so)
+    builds_on       the task types whose pieces this one extends (its task and executor subclass theirs): their
+                    code is part of its image, and of what decides when the image is rebuilt (build_tools/)
     """
 
     name: str
@@ -53,10 +55,15 @@ class TaskTypeSpec(Generic[C, X]):
     config: type[C]
     executor: str
     project: ProjectKeys
-    extras: type[X] = NoExtras  # type: ignore[assignment]  # X is NoExtras when left out (a PEP 696 default)
+    extras: type[X] = cast("type[X]", NoExtras)  # the default of a generic field (mypy: no TypeVar default)
     project_default: bool = False
+    builds_on: tuple[str, ...] = ()
 
     def __post_init__(self):
+        if not isinstance(self.builds_on, tuple) or not all(isinstance(n, str) for n in self.builds_on):
+            raise TypeError(f"task type {self.name!r}: builds_on is a tuple of task type names, got {self.builds_on!r}")
+        if self.name in self.builds_on:
+            raise TypeError(f"task type {self.name!r}: builds_on names the type itself")
         clash = _field_names(self.config) & (_field_names(self.extras) | {HEADER_KEY})
         if clash:
             raise TypeError(

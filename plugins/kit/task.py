@@ -53,7 +53,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
 
     SPEC: ClassVar[TaskTypeSpec]
     WRITES_DECK: ClassVar[bool] = False  # whether this type's executor writes a Deck (then on unless enable_deck=False)
-    _metadata: TaskMetadata  # flytekit's Task keeps it there (replaced when the image sets the cache version)
+    _metadata: TaskMetadata  # flytekit's (PythonTask.__init__); replaced when the cache version follows the image
 
     def __init__(
         self,

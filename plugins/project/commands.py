@@ -1,6 +1,6 @@
 """``flyte-prebuilt project validate | list | show | run | schema``: a project file from the command line.
 
-Consistent with the other commands (plugins/cli.py): a user's mistake is reported on stderr and exits 2, each
+Consistent with the other commands (plugins/cli/): a user's mistake is reported on stderr and exits 2, each
 problem of the file on its own line (``file:line:column: field: expected ...``); a failed run exits 1.
 """
 

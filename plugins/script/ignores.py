@@ -140,7 +140,7 @@ class _Pattern:
     @classmethod
     def parse(cls, pattern: str, base: str) -> _Pattern | None:
         # Imported here: pathspec is an author-side dependency. The images install flytekit and the type's extra,
-        # then this package with --no-deps (plugins/image_builder.py), and their executor imports this module
+        # then this package with --no-deps (build_tools/building.py), and their executor imports this module
         # through bundle, to extract.
         from pathspec.patterns.gitwildmatch import GitWildMatchPattern, GitWildMatchPatternError
 

@@ -139,6 +139,28 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
 
 
 def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dict[str, type]) -> None:
+    """The command's placeholders name inputs, each input has an environment variable of its own, and every output
+    is one the executor can produce (a file the command writes, or a value of the JSON outputs file)."""
+    _check_placeholders(config, inputs)
+    variables: dict[str, str] = {}
+    for name in inputs:
+        other = variables.setdefault(input_variable(name), name)
+        if other != name:
+            raise ConfigError(f"inputs.{name}", f"and inputs.{other} are both passed as ${input_variable(name)}")
+    files = _check_file_outputs(config, outputs)
+    for name, python_type in outputs.items():
+        if name in files:
+            continue
+        if _is_file_type(python_type):
+            raise ConfigError(f"outputs.{name}", "a FlyteFile/FlyteDirectory output needs a path in config.artifacts")
+        if (typing.get_origin(python_type) or python_type) not in JSON_TYPES:
+            raise ConfigError(
+                f"outputs.{name}", "outputs read from the JSON outputs file must be int, float, str, bool, list or dict"
+            )
+
+
+def _check_placeholders(config: ScriptConfig, inputs: dict[str, type]) -> None:
+    """Each ``{{.inputs.x}}`` of the command names an input, has no filter, and is not pasted into a shell string."""
     for element in config.command:
         for match in INPUT_PLACEHOLDER.finditer(element):
             name = match.group(1)
@@ -154,11 +176,10 @@ def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dic
                 raise ConfigError(
                     "config.command", f"{{{{.inputs.{name}}}}} names no input; inputs are {sorted(inputs) or 'none'}"
                 )
-    variables: dict[str, str] = {}
-    for name in inputs:
-        other = variables.setdefault(input_variable(name), name)
-        if other != name:
-            raise ConfigError(f"inputs.{name}", f"and inputs.{other} are both passed as ${input_variable(name)}")
+
+
+def _check_file_outputs(config: ScriptConfig, outputs: dict[str, type]) -> set[str]:
+    """The outputs the command writes as files (``artifacts``, ``changed_files_output``), each a file type."""
     files = {*config.artifacts, *([config.changed_files_output] if config.changed_files_output else [])}
     for name in files:
         if name not in outputs:
@@ -167,15 +188,7 @@ def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dic
             raise ConfigError(f"outputs.{name}", "an artifact output must be FlyteFile or FlyteDirectory")
     if config.changed_files_output and not _is_subclass(outputs[config.changed_files_output], FlyteDirectory):
         raise ConfigError("config.changed_files_output", "must name a FlyteDirectory output")
-    for name, python_type in outputs.items():
-        if name in files:
-            continue
-        if _is_file_type(python_type):
-            raise ConfigError(f"outputs.{name}", "a FlyteFile/FlyteDirectory output needs a path in config.artifacts")
-        if (typing.get_origin(python_type) or python_type) not in JSON_TYPES:
-            raise ConfigError(
-                f"outputs.{name}", "outputs read from the JSON outputs file must be int, float, str, bool, list or dict"
-            )
+    return files
 
 
 INTERPRETERS = re.compile(r"^(python(\d(\.\d+)?)?|bash|sh)$")

@@ -16,4 +16,5 @@ SPEC = TaskTypeSpec(
     extras=ScriptExtras,
     executor="flytekitplugins.prebuilt.executors.train.TrainExecutor",
     project=PROJECT_KEYS,
+    builds_on=("script",),  # TrainExecutor is a ScriptExecutor, TrainTask a ScriptTask: the train image carries both
 )

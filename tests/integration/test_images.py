@@ -7,8 +7,9 @@ import subprocess
 
 import docker
 import pytest
-from flytekitplugins.prebuilt.image_builder import Builder, task_types
 
+from build_tools.building import Builder
+from build_tools.checkout import task_types
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.docker
@@ -109,7 +110,7 @@ def test_image_runs_as_non_root_within_its_size_budget(task_type):
 
 def test_offline_build_from_a_wheelhouse_without_any_network():
     """The air-gapped build: local base when the official one cannot be pulled, wheels only, network 'none'."""
-    from flytekitplugins.prebuilt.image_builder import fill_wheelhouse
+    from build_tools.wheelhouse import fill_wheelhouse
 
     wheelhouse = str(ROOT / "build" / "wheelhouse")
     fill_wheelhouse(["sql"], wheelhouse)

@@ -1,6 +1,7 @@
 """The image lock file: digests are recorded in a source checkout's plugins/kit/images.lock.json and nowhere else
 (never in an installed package's folder); a release refuses a checkout of another version; the images' source hash
-ignores the lock file, so that recording digests does not make the released images out of date."""
+ignores the lock file, so that recording digests does not make the released images out of date, and covers each
+image's own sources only (the kit, its type, the types it builds on)."""
 
 import json
 import shutil
@@ -8,9 +9,12 @@ import shutil
 import pytest
 from click.testing import CliRunner
 from flytekitplugins.prebuilt.cli import main
-from flytekitplugins.prebuilt.image_builder import Builder, ImageError, lock_file
 from flytekitplugins.prebuilt.kit import images
 
+from build_tools.building import Builder
+from build_tools.checkout import ImageError, lock_file
+from build_tools.releasing import Publisher
+from build_tools.source_hash import source_hash
 from tests.conftest import ROOT
 
 DIGEST = "sha256:" + "ab" * 32
@@ -21,7 +25,14 @@ def make_checkout(path, version=None):
     (path / "plugins" / "kit").mkdir(parents=True)
     (path / "executors").mkdir()
     (path / "plugins" / "kit" / "module.py").write_text("VALUE = 1\n")
-    shutil.copytree(ROOT / "images" / "sql", path / "images" / "sql", ignore=shutil.ignore_patterns("context"))
+    for task_type in ("sql", "script", "train"):
+        ignored = shutil.ignore_patterns("context")
+        shutil.copytree(ROOT / "images" / task_type, path / "images" / task_type, ignore=ignored)
+        for side in ("plugins", "executors"):
+            (path / side / task_type).mkdir()
+            (path / side / task_type / "__init__.py").write_text(f"SIDE = {side!r}\n")
+    (path / "plugins" / "emulator").mkdir()
+    (path / "plugins" / "emulator" / "__init__.py").write_text("VALUE = 1\n")
     shutil.copy(ROOT / "images" / "base.Dockerfile", path / "images" / "base.Dockerfile")
     shutil.copy(ROOT / "setup.py", path / "setup.py")
     pyproject = (ROOT / "pyproject.toml").read_text()
@@ -66,7 +77,7 @@ def test_recording_into_an_installed_package_or_another_file_is_refused(tmp_path
 def test_publish_and_release_refuse_an_installed_package_before_pushing_anything(tmp_path):
     installed = installed_package(tmp_path).parent.parent  # site-packages/flytekitplugins
     with pytest.raises(ImageError, match="built from a source checkout"):
-        Builder(root=installed).publish("sql", "127.0.0.1:9")
+        Publisher(Builder(root=installed)).publish("sql", "127.0.0.1:9")
     result = CliRunner().invoke(main, ["images", "release", "sql", "--registry", "127.0.0.1:9", "--source", installed])
     assert result.exit_code == 1 and "is not one (an installed package ships no Dockerfiles)" in result.output
 
@@ -74,15 +85,42 @@ def test_publish_and_release_refuse_an_installed_package_before_pushing_anything
 def test_a_release_refuses_a_checkout_of_another_version(tmp_path):
     checkout = make_checkout(tmp_path / "checkout", version="9.9.9")
     with pytest.raises(ImageError, match=f"is version 9.9.9 but flytekitplugins-prebuilt {images.package_version()}"):
-        Builder(root=checkout).release("127.0.0.1:9", ["sql"])
+        Publisher(Builder(root=checkout)).release("127.0.0.1:9", ["sql"])
     assert not lock_file(checkout).exists()
 
 
 def test_the_images_source_hash_ignores_the_lock_file_only(tmp_path):
     checkout = make_checkout(tmp_path / "checkout")
-    builder = Builder(root=checkout)
-    before = builder._source_hash("sql")
+    before = source_hash("sql", root=checkout)
     images.record_digest("sql", "r/prebuilt-sql:1", DIGEST, lock_file(checkout))
-    assert builder._source_hash("sql") == before  # the released image stays up to date
+    assert source_hash("sql", root=checkout) == before  # the released image stays up to date
     (checkout / "plugins" / "kit" / "module.py").write_text("VALUE = 2\n")
-    assert builder._source_hash("sql") != before
+    assert source_hash("sql", root=checkout) != before
+
+
+def hashes(checkout) -> dict[str, str]:
+    return {task_type: source_hash(task_type, root=checkout) for task_type in ("sql", "script", "train")}
+
+
+@pytest.mark.parametrize(
+    "changed, rebuilt",
+    [
+        ("plugins/sql/__init__.py", {"sql"}),
+        ("executors/sql/__init__.py", {"sql"}),
+        ("images/sql/README.md", {"sql"}),
+        ("plugins/train/__init__.py", {"train"}),
+        ("images/script/Dockerfile", {"script"}),  # the train image is not built from the script Dockerfile
+        ("plugins/script/__init__.py", {"script", "train"}),  # the train spec builds on the script type
+        ("executors/script/__init__.py", {"script", "train"}),
+        ("plugins/kit/module.py", {"sql", "script", "train"}),
+        ("images/base.Dockerfile", {"sql", "script", "train"}),
+        ("plugins/emulator/__init__.py", set()),  # not in any image's sources
+    ],
+)
+def test_an_images_source_hash_covers_the_kit_its_type_and_the_types_it_builds_on(tmp_path, changed, rebuilt):
+    checkout = make_checkout(tmp_path / "checkout")
+    before = hashes(checkout)
+    with open(checkout / changed, "a") as f:
+        f.write("\n# changed\n")
+    after = hashes(checkout)
+    assert {task_type for task_type in before if after[task_type] != before[task_type]} == rebuilt

@@ -7,7 +7,6 @@ from collections import OrderedDict
 import pytest
 from flytekit.configuration import Image, ImageConfig, SerializationSettings
 from flytekit.tools.translator import get_serializable
-from flytekitplugins.prebuilt.image_builder import Builder, ImageError
 from flytekitplugins.prebuilt.kit import ConfigError
 from flytekitplugins.prebuilt.kit.images import IMAGE_PYTHON, image_tag
 from flytekitplugins.prebuilt.project import load
@@ -15,6 +14,8 @@ from flytekitplugins.prebuilt.script import ScriptTask
 from flytekitplugins.prebuilt.sql import SQLTask
 from flytekitplugins.prebuilt.train import TrainTask
 
+from build_tools.building import Builder
+from build_tools.checkout import ImageError
 from tests.conftest import ROOT
 
 SOURCE = str(ROOT / "tests" / "unit" / "golden" / "train_src")

@@ -73,7 +73,7 @@ def test_task_keywords_like_task_decorator_and_typos_refused():
 
 
 def test_images_are_built_from_a_checkout_only(tmp_path):
-    from flytekitplugins.prebuilt.image_builder import ImageError, source_tree
+    from build_tools.checkout import ImageError, source_tree
 
     assert (source_tree() / "images" / "base.Dockerfile").is_file()
     installed = tmp_path / "site-packages" / "flytekitplugins"  # what an installed wheel has there: no Dockerfiles

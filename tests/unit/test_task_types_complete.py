@@ -15,10 +15,12 @@ import pytest
 import tomllib
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor
 from flytekitplugins.prebuilt.kit.project_keys import ProjectKeys
-from flytekitplugins.prebuilt.kit.spec import task_types
+from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec, task_types
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask
 from flytekitplugins.prebuilt.project.schema import common_keys, config_properties, project_schema
 from flytekitplugins.prebuilt.project.shorthands import SHORTHANDS
+
+from build_tools.source_hash import built_on
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE_BUDGET = re.compile(r"^Size budget: \d+ MB$", re.MULTILINE)
@@ -79,6 +81,23 @@ def test_every_piece_is_there(task_type):
         if isinstance(v, type) and issubclass(v, PrebuiltTask) and getattr(v, "SPEC", None) is spec
     ]
     assert tasks, f"plugins/{task_type}/task.py defines no PrebuiltTask subclass with SPEC = its spec"
+
+
+@pytest.mark.parametrize("task_type", sorted(task_types()))
+def test_a_type_declares_the_types_it_builds_on(task_type):
+    """``builds_on`` (what its image's source hash covers besides its own folders) is exactly the types whose
+    executor its executor extends, directly or not: the train executor is a script executor."""
+    specs = task_types()
+    executor = specs[task_type].executor_class()
+    extended = {n for n, s in specs.items() if n != task_type and issubclass(executor, s.executor_class())}
+    assert set(built_on(task_type)) == extended
+
+
+def test_builds_on_is_a_tuple_of_other_types():
+    sql = task_types()["sql"]
+    for wrong in ("script", ["script"], ("sql",)):
+        with pytest.raises(TypeError, match="builds_on"):
+            TaskTypeSpec("sql", 1, sql.config, sql.executor, sql.extras, builds_on=wrong)
 
 
 def copy_of_sql_pieces(target: Path) -> Path:
