@@ -13,8 +13,8 @@ from pathlib import Path
 
 from flytekit.loggers import logger
 from flytekitplugins.prebuilt.executors.script.locks.files import read_bytes
+from flytekitplugins.prebuilt.executors.script.locks.kinds import FILES
 from flytekitplugins.prebuilt.executors.script.locks.requirements_file import RequirementsReader
-from flytekitplugins.prebuilt.executors.script.locks.spec import FILES
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 
 OUTPUT_TAIL_LINES = 40  # of a failed tool's (or installer's) output, in its error

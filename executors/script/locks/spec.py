@@ -8,11 +8,10 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from flytekitplugins.prebuilt.executors.script.locks.kinds import FILES, KINDS
 from flytekitplugins.prebuilt.kit.errors import UserError
 
-KINDS = ("requirements", "poetry", "pipenv", "none")
-# The file that selects each kind (for 'poetry', the pyproject.toml beside it is read too).
-FILES = {"requirements": "requirements.txt", "poetry": "poetry.lock", "pipenv": "Pipfile.lock"}
+__all__ = ["FILES", "KINDS", "DependencySpec", "current_python", "requirements_for_install"]
 MARKER = ".prebuilt-complete"  # in a complete environment
 REQUIREMENTS_COPY = ".prebuilt-requirements.txt"  # the exact file given to the installer, kept for debugging
 
