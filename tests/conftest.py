@@ -166,11 +166,14 @@ def _user_exists(name: str) -> bool:
 
 
 def built_image(task_type: str) -> str:
-    """The task type's image for this package version, built from the current sources (a no-op when up to date)."""
+    """The task type's image for this package version, as `make images` built it from the current sources. Tests
+    never build an image (`make test` builds each once, before them): a missing or stale one fails, saying so."""
     from build_tools.building import Builder
 
-    subprocess.run(["bash", str(ROOT / "scripts/ensure-docker.sh")], check=True)
-    return Builder().build(task_type)
+    tag = Builder().up_to_date(task_type)
+    if tag is None:
+        pytest.fail(f"the {task_type} image is missing or older than the sources: run `make images` first")
+    return tag
 
 
 @pytest.fixture(scope="session")

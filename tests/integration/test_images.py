@@ -10,7 +10,7 @@ import pytest
 
 from build_tools.building import Builder
 from build_tools.checkout import task_types
-from tests.conftest import ROOT
+from tests.conftest import ROOT, built_image
 
 pytestmark = pytest.mark.docker
 
@@ -99,7 +99,7 @@ def test_script_image_holds_its_executor_imports_and_the_installers(script_image
 
 @pytest.mark.parametrize("task_type", task_types())
 def test_image_runs_as_non_root_within_its_size_budget(task_type):
-    image = Builder().build(task_type)
+    image = built_image(task_type)
     user = subprocess.run(["docker", "run", "--rm", image, "id", "-u"], capture_output=True, text=True, check=True)
     assert user.stdout.strip() != "0"
     budget = re.search(r"Size budget: (\d+) MB", (ROOT / "images" / task_type / "README.md").read_text())
