@@ -113,7 +113,8 @@ def test_more_nodes_than_a_project_has_are_refused_before_all_are_read(tmp_path)
 def test_a_cron_with_a_seconds_field_is_refused(tmp_path):
     path = write(tmp_path, SQL_TASK + '    triggers: { schedule: "* * * * * *" }\n')
     (problem,) = problems(path)
-    assert problem.startswith(f"{path}:7:27: tasks[0].triggers.schedule: '* * * * * *' is not a cron expression: 6 fields")
+    where = f"{path}:7:27: tasks[0].triggers.schedule"
+    assert problem.startswith(f"{where}: '* * * * * *' is not a cron expression: 6 fields")
 
 
 def test_the_project_file_itself_is_a_regular_file_of_bounded_size(tmp_path):
