@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple, Optional
 
 from flytekitplugins.prebuilt.docker_engine import DockerUnavailable, docker_client
 from flytekitplugins.prebuilt.emulator.resources import ContainerLimits
+
+SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr",
+                  "/var")  # fmt: skip
+
+
+def mount_problem(path: str) -> Optional[str]:
+    """Why the host path ``path`` cannot be mounted at the same path in a task's container, or None: Docker refuses
+    ``/`` as a destination and parses ``:`` as its separator, and a system folder would hide the image's own."""
+    if not os.path.isabs(path):
+        return f"{path}: expected an absolute path"
+    normal = "/" + os.path.normpath(path).lstrip("/")  # POSIX keeps a leading "//"
+    if normal == "/":
+        return f"{path}: the root folder cannot be mounted; mount the folder the task needs"
+    if normal in SYSTEM_FOLDERS:
+        return f"{path}: a system folder of the image cannot be mounted over; mount the folder the task needs"
+    if ":" in normal:
+        return f"{path}: a path with ':' cannot be mounted (Docker's separator)"
+    return None
 
 
 class ContainerExit(NamedTuple):

@@ -59,6 +59,15 @@ class Emulator:
     timeout: float = 600
     enabled_plugins: tuple[str, ...] = (replicas.PYTORCH_TASK_TYPE,)  # backend plugins beside the container plugin
 
+    def __post_init__(self) -> None:
+        from flytekitplugins.prebuilt.emulator.docker_runner import mount_problem
+        from flytekitplugins.prebuilt.kit.config import ConfigError
+
+        for path in self.mounts:  # refused here, not by Docker's API when a container starts (issue 17)
+            problem = mount_problem(path)
+            if problem:
+                raise ConfigError("mounts", problem)
+
     def template(self, task: PythonTask, version: str = "emulated") -> TaskTemplate:
         """The template as registration would send it to Flyte Admin; what registration uploads (a large code
         bundle) lands in ``root`` where Admin's data proxy would put it (``data_proxy.py``)."""

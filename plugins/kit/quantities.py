@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from typing import Any
 
 from flytekit import Resources
@@ -31,6 +31,7 @@ SUFFIXES: dict[str, int | Decimal] = {
     "Pi": 2**50,
     "Ei": 2**60,
 }
+MAX_QUANTITY = 2**63 - 1  # Kubernetes keeps a quantity in an int64 (apimachinery resource.Quantity)
 QUANTITY = re.compile(r"^(?P<number>[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)(?P<suffix>[a-zA-Z]{0,2})$")
 RESOURCE_NAMES = {"cpu": "cpu", "memory": "mem", "gpu": "gpu", "ephemeral_storage": "ephemeral_storage"}
 KUBERNETES_NAMES = {flytekit: ours for ours, flytekit in RESOURCE_NAMES.items()}  # flytekit's Resources.mem: memory
@@ -44,9 +45,12 @@ def parse_quantity(value: str | int | float, field: str) -> Decimal:
     if not match or suffix not in SUFFIXES or ("e" in match.group("number").lower() and suffix):
         raise ConfigError(field, f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 1.5Gi, 512Mi)")
     try:
-        return Decimal(match.group("number")) * SUFFIXES[suffix]
-    except InvalidOperation:
-        raise ConfigError(field, f"{value!r} is not a Kubernetes quantity") from None
+        amount = Decimal(match.group("number")) * SUFFIXES[suffix]
+    except DecimalException:  # 1e99999999 overflows the decimal context
+        amount = None
+    if amount is None or amount > MAX_QUANTITY:
+        raise ConfigError(field, f"{value!r} is too large for a Kubernetes quantity (at most {MAX_QUANTITY})") from None
+    return amount
 
 
 def resources(spec: dict[str, str | int | float] | None, field: str) -> Resources | None:

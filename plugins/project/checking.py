@@ -35,11 +35,12 @@ def check(source: Source) -> list[tuple[Path, Problem]]:
     found = [
         (path, problem) for error in validator().iter_errors(source.data) for path, problem in _explain(error, source)
     ]
-    return found + list(_tag_problems(source))
+    return found + list(_tag_problems(source)) + list(_cron_problems(source))
 
 
 def _explain(error: jsonschema.ValidationError, source: Source) -> Iterator[tuple[Path, Problem]]:
     path, schema, value, kind = tuple(error.absolute_path), error.schema, error.instance, error.validator
+    shown = _shown(value, source.quoted)
     if kind == "additionalProperties":
         known = list(schema.get("properties", {}))
         for key in value:
@@ -55,44 +56,64 @@ def _explain(error: jsonschema.ValidationError, source: Source) -> Iterator[tupl
         typed = [s for s in error.validator_value if isinstance(s, dict) and "type" in s]
         if expected or len(typed) == len(error.validator_value):
             words = expected + [_type_words(s["type"]) for s in typed if "x-expected" not in s]
-            yield path, source.problem(path, f"expected {' or '.join(dict.fromkeys(words))}, got {_shown(value)}")
+            yield path, source.problem(path, f"expected {' or '.join(dict.fromkeys(words))}, got {shown}")
         else:
             deepest = jsonschema.exceptions.best_match(error.context)
             yield from _explain(deepest, source)
     elif kind == "propertyNames":
         yield path, source.problem(path, f"key {value!r}: expected {schema.get('propertyNames', {}).get('x-expected')}")
     else:
-        yield path, source.problem(path, _expected(kind, error.validator_value, schema, value))
+        yield path, source.problem(path, _expected(kind, error.validator_value, schema, value, shown))
 
 
-def _expected(kind: str, wanted: Any, schema: dict, value: Any) -> str:
+def _expected(kind: str, wanted: Any, schema: dict, value: Any, shown: str) -> str:
     if kind == "type":
-        return f"expected {_type_words(wanted)}, got {_shown(value)}"
+        return f"expected {_type_words(wanted)}, got {shown}"
     if kind == "enum":
         close = did_you_mean(str(value), map(str, wanted))
-        return f"expected one of {', '.join(map(str, wanted))}, got {_shown(value)}{close}"
+        return f"expected one of {', '.join(map(str, wanted))}, got {shown}{close}"
     if kind == "const":
-        return f"expected {wanted!r}, got {_shown(value)}"
+        return f"expected {wanted!r}, got {shown}"
     if kind == "pattern":
-        return f"expected {schema.get('x-expected', 'a value matching ' + wanted)}, got {_shown(value)}"
+        return f"expected {schema.get('x-expected', 'a value matching ' + wanted)}, got {shown}"
     if kind in ("minimum", "minItems"):
-        return f"expected at least {wanted}{' item' if kind == 'minItems' else ''}, got {_shown(value)}"
+        return f"expected at least {wanted}{' item' if kind == 'minItems' else ''}, got {shown}"
     if kind == "false":
         return "not allowed here"
-    return f"{kind} {wanted!r} not met by {_shown(value)}"
+    return f"{kind} {wanted!r} not met by {shown}"
 
 
 def _type_words(types: Any) -> str:
     return " or ".join(JSON_TYPES.get(t, t) for t in ([types] if isinstance(types, str) else types))
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, quoted: bool = True) -> str:
+    """``value`` as an error shows it: its kind, and for a scalar of a file that may be quoted, the value."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if not quoted:  # a file named in projects: any file of the folder (issue 17), its values may be secrets
+        kinds = {bool: "boolean", str: "string", int: "integer", float: "number"}
+        return next((f"a {word}" for kind, word in kinds.items() if isinstance(value, kind)), "a value")
     text = repr(value if not isinstance(value, str) else str(value))
     return text if len(text) <= 50 else text[:47] + "..."
+
+
+def _cron_problems(source: Source) -> Iterator[tuple[Path, Problem]]:
+    """A schedule's cron has 5 fields (minute to weekday, as Flyte's scheduler reads it) or is an @-alias: croniter
+    also takes a 6th field, seconds, which would run a launch plan every second."""
+    tasks = source.data.get("tasks") if isinstance(source.data, dict) else None
+    for index, entry in enumerate(tasks if isinstance(tasks, list) else []):
+        triggers = entry.get("triggers") if isinstance(entry, dict) else None
+        cron = triggers.get("schedule") if isinstance(triggers, dict) else None
+        if isinstance(cron, str) and not cron.strip().startswith("@") and len(cron.split()) != 5:
+            path = ("tasks", index, "triggers", "schedule")
+            message = (
+                f"{cron!r} is not a cron expression: {len(cron.split())} fields, where a cron has 5 (minute hour day "
+                "month weekday; Flyte schedules no seconds), or @daily, @hourly, ..."
+            )
+            yield path, source.problem(path, message)
 
 
 def _field(path: Path, key: str) -> str:

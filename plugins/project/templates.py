@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from flytekitplugins.prebuilt.project.errors import Problem, did_you_mean
+from flytekitplugins.prebuilt.project.files import Unreadable, confined
 from flytekitplugins.prebuilt.project.schema import FILE_NAME
 from flytekitplugins.prebuilt.project.source import Path, Source
 
@@ -105,22 +106,23 @@ class Templates:
                 )
             )
             return None
-        path = os.path.join(os.path.dirname(source.name), paths[project])  # named as the user named this file
-        path = os.path.join(path, FILE_NAME) if os.path.isdir(path) else path
+        try:  # named as the user named this file; inside the project's folder only (files.py)
+            path = confined(self.source.folder, os.path.dirname(source.name), paths[project], FILE_NAME)
+        except Unreadable as error:
+            self.problems.append(source.problem(("projects", project), f"not read: {error}"))
+            return None
         real = os.path.realpath(path)
         if real not in self._files:
             try:
-                other = read(path)
+                other = read(path, quoted=False)
             except ProjectErrors as errors:
                 self.problems.extend(errors.problems)
                 self._files[real] = None
                 return None
-            self._files[real] = other
             self.problems.extend(problem for _, problem in self._check(other))
-            if other.data.get("project") != project:
-                self.problems.append(
-                    source.problem(("projects", project), f"{other.name} is project {other.data.get('project')!r}")
-                )
+            if not isinstance(other.data, dict) or other.data.get("project") != project:
+                self.problems.append(source.problem(("projects", project), f"{other.name} is not project {project!r}"))
+            self._files[real] = other if isinstance(other.data, dict) else None
         return self._files[real]
 
 
