@@ -167,7 +167,10 @@ class Builder:
         )
         if done.returncode != 0:
             raise ImageError(f"building the package wheel failed:\n{done.stderr[-2000:]}")
-        (context / "requirements.txt").write_text("\n".join(runtime_requirements(task_type, self.root)) + "\n")
+        shutil.copy(source_tree(self.root) / "images" / "install.sh", context / "install.sh")
+        common, *own = runtime_requirements(task_type, self.root)  # flytekit first: one layer every type shares
+        (context / "requirements-common.txt").write_text(common + "\n")
+        (context / "requirements.txt").write_text("".join(f"{line}\n" for line in own))
         if self.wheelhouse:
             wheels = list(Path(self.wheelhouse).glob("*.whl"))
             if not wheels:

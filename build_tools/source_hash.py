@@ -30,6 +30,7 @@ KIT = (
     "plugins/map",
     "executors/__init__.py",
     "images/base.Dockerfile",
+    "images/install.sh",
     "pyproject.toml",
     "setup.py",
 )

@@ -8,19 +8,21 @@ ARG BASE_IMAGE=python:${PYTHON_VERSION}-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 ARG UV_VERSION=0.13.8
-# context/: requirements.txt (pinned runtime deps), wheels/ (this package), wheelhouse/ (all wheels, for
-# builds without a package index; may be empty), ca.crt (extra CA bundle for the index; may be empty)
-COPY context/requirements.txt context/ca.crt /tmp/context/
+# context/: install.sh (installs a requirements file: index or wheelhouse, CA bundle), ca.crt (extra CA bundle for the
+# index; may be empty), wheelhouse/ (all wheels, for builds without a package index; may be empty),
+# requirements-common.txt (flytekit, pinned), requirements.txt (the type's extra, pinned), wheels/ (this package).
+# Layers go from what every type shares to what is its own, so that the types' images share their first layers:
+# `make images` installs flytekit once for all of them.
+COPY context/install.sh context/ca.crt /tmp/context/
 COPY context/wheelhouse/ /tmp/context/wheelhouse/
-RUN set -e; \
-    if [ -s /tmp/context/ca.crt ]; then export PIP_CERT=/tmp/context/ca.crt SSL_CERT_FILE=/tmp/context/ca.crt; fi; \
-    offline=""; if [ -n "$(ls /tmp/context/wheelhouse)" ]; then offline="--no-index --find-links /tmp/context/wheelhouse"; fi; \
-    python3 -m venv /opt/uv && /opt/uv/bin/pip install -q --no-cache-dir --disable-pip-version-check $offline "uv==${UV_VERSION}"; \
-    python3 -m venv /opt/prebuilt; \
-    /opt/uv/bin/uv pip install -q --no-cache --python /opt/prebuilt/bin/python $offline -r /tmp/context/requirements.txt
+RUN sh /tmp/context/install.sh uv
+COPY context/requirements-common.txt /tmp/context/
+RUN sh /tmp/context/install.sh /tmp/context/requirements-common.txt
+COPY context/requirements.txt /tmp/context/
+RUN sh /tmp/context/install.sh /tmp/context/requirements.txt
 COPY context/wheels/ /tmp/context/wheels/
-RUN /opt/uv/bin/uv pip install -q --no-cache --no-deps --python /opt/prebuilt/bin/python /tmp/context/wheels/*.whl \
- && /opt/prebuilt/bin/python -m compileall -q -j 0 /opt/prebuilt/lib >/dev/null
+RUN /opt/uv/bin/uv pip install -q --no-cache --no-deps --compile-bytecode --python /opt/prebuilt/bin/python \
+      /tmp/context/wheels/*.whl
 
 FROM ${BASE_IMAGE} AS runtime
 # An init as PID 1 (Debian's tini): it forwards SIGTERM to the executor (PID 1 ignores every signal it has no
