@@ -6,7 +6,7 @@
 ARG PYTHON_VERSION=3.11
 ARG BASE_IMAGE=python:${PYTHON_VERSION}-slim-bookworm
 
-FROM ${BASE_IMAGE} AS build
+FROM ${BASE_IMAGE} AS deps
 ARG UV_VERSION=0.13.8
 # context/: install.sh (installs a requirements file: index or wheelhouse, CA bundle), ca.crt (extra CA bundle for the
 # index; may be empty), wheelhouse/ (all wheels, for builds without a package index; may be empty),
@@ -20,6 +20,10 @@ COPY context/requirements-common.txt /tmp/context/
 RUN sh /tmp/context/install.sh /tmp/context/requirements-common.txt
 COPY context/requirements.txt /tmp/context/
 RUN sh /tmp/context/install.sh /tmp/context/requirements.txt
+
+# What changes with every source edit comes last, in a stage of its own: a type's stages that do not need this
+# package (the train type's framework) start from `deps` and stay cached.
+FROM deps AS build
 COPY context/wheels/ /tmp/context/wheels/
 RUN /opt/uv/bin/uv pip install -q --no-cache --no-deps --compile-bytecode --python /opt/prebuilt/bin/python \
       /tmp/context/wheels/*.whl
