@@ -12,7 +12,7 @@ WHEELHOUSE ?= build/wheelhouse
 BASE ?= python:3.11-slim-bookworm
 FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
 
-.PHONY: demo test unit docs images images-gpu gpu-check images-offline publish release local-base bench lint typecheck docker postgres services clean
+.PHONY: demo test unit fast docs images images-gpu gpu-check images-offline publish release local-base bench lint typecheck docker postgres services clean
 
 # uv does not read pip's configuration: hand it the machine's find-links (where a local CPU build of torch is
 # offered), so that the dev install takes that wheel instead of the CUDA build and its GBs from the index.
@@ -68,13 +68,16 @@ release: $(VENV)/.installed local-base  ## build and push every type's image (or
 	$(FLYTE_PREBUILT) images release $(TYPES) --registry $(REGISTRY)
 
 test: $(VENV)/.installed lint docs images postgres services  ## lint, the docs site, then the whole suite: unit, SQLite, PostgreSQL, Docker images, a registry
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=20
 
 docs: $(VENV)/.installed  ## the docs site (mkdocs.yml) into build/site, strict: a broken link or a page left out fails
 	$(VENV)/bin/mkdocs build --strict
 
-unit: $(VENV)/.installed
-	$(VENV)/bin/pytest -q tests/unit
+unit: $(VENV)/.installed  ## the unit tests: no service, no image (tests/unit)
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+
+fast: $(VENV)/.installed postgres  ## everything that needs no Docker: unit, SQLite, PostgreSQL, subprocess emulation
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not docker"
 
 bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows), script environments (uv vs pip, warm start, the environment store), training (TrainTask vs torchrun); writes docs/benchmarks.md
 	$(PY) bench/run.py
