@@ -240,7 +240,7 @@ class _SubNodes:
                 K8S_ARRAY_INDEX: str(index),
                 **(container.env or {}),
             }
-            ended = self.pods.run(render(args, paths, element_inputs), env, where)
+            ended = self.pods.run(render(args, paths, element_inputs), env, where, self.pods.attempt_limit(template))
             try:
                 return self.pods.collect(template, paths, ended, attempt + 1, f"{self.execution}-n0-{index}-{attempt}")
             except TaskFailed as failure:

@@ -12,6 +12,7 @@ class ContainerExit(NamedTuple):
     code: int
     logs: str
     oom_killed: bool  # the kernel killed a process of the container for exceeding its memory limit
+    timed_out: bool = False  # stopped at the time it was given
 
 
 class RunningContainer:
@@ -19,6 +20,7 @@ class RunningContainer:
 
     def __init__(self, container):
         self._container = container
+        self.timed_out = False  # ``wait`` killed it at its timeout
 
     def poll(self) -> Optional[int]:
         self._container.reload()
@@ -33,6 +35,7 @@ class RunningContainer:
             return self._container.wait(timeout=timeout)["StatusCode"]
         except Exception:
             self._container.kill()
+            self.timed_out = True
             return 124
 
     def finish(self, code: int) -> ContainerExit:
@@ -90,4 +93,5 @@ def run_container(
 ) -> ContainerExit:
     """Run a container to its end (``start_container``'s arguments), at most ``timeout`` seconds."""
     running = start_container(image, argv, env, mounts, network, limits)
-    return running.finish(running.wait(timeout))
+    code = running.wait(timeout)
+    return running.finish(code)._replace(timed_out=running.timed_out)
