@@ -46,7 +46,7 @@ class RunningContainer:
             oom_killed = bool(self._container.attrs.get("State", {}).get("OOMKilled"))
         finally:
             self._container.remove(force=True)
-        return ContainerExit(code, logs, oom_killed)
+        return ContainerExit(code, logs, oom_killed, self.timed_out)
 
 
 def start_container(
@@ -93,5 +93,4 @@ def run_container(
 ) -> ContainerExit:
     """Run a container to its end (``start_container``'s arguments), at most ``timeout`` seconds."""
     running = start_container(image, argv, env, mounts, network, limits)
-    code = running.wait(timeout)
-    return running.finish(code)._replace(timed_out=running.timed_out)
+    return running.finish(running.wait(timeout))

@@ -97,8 +97,8 @@ class PodRunner:
             code = pod.wait(limit)
         except subprocess.TimeoutExpired:
             pod.stop()
-            ended = pod.finish(124)
-            return ended._replace(logs=f"timed out after {limit:g}s\n{ended.logs}", timed_out=True)
+            logs = pod.finish(124).logs
+            return ContainerExit(124, f"timed out after {limit:g}s\n{logs}", oom_killed=False, timed_out=True)
         return pod.finish(code)
 
     def attempt_limit(self, template: TaskTemplate) -> float:
