@@ -33,8 +33,8 @@ class RunningContainer:
     def wait(self, timeout: float) -> int:
         try:
             return self._container.wait(timeout=timeout)["StatusCode"]
-        except Exception:
-            self._container.kill()
+        except Exception:  # still running at its timeout: stopped as the kubelet deletes a pod
+            self.stop()
             self.timed_out = True
             return 124
 
