@@ -31,11 +31,16 @@ class RunningContainer:
         self._container.stop(timeout=10)  # SIGTERM, then SIGKILL: as the kubelet deletes a pod
 
     def wait(self, timeout: float) -> int:
+        from requests.exceptions import ReadTimeout  # what the Docker SDK's wait raises at its timeout
+
         try:
             return self._container.wait(timeout=timeout)["StatusCode"]
-        except Exception:  # still running at its timeout: stopped as the kubelet deletes a pod
+        except ReadTimeout:  # still running at its timeout: stopped as the kubelet deletes a pod
             self.stop()
             self.timed_out = True
+            return 124
+        except Exception:
+            self._container.kill()
             return 124
 
     def finish(self, code: int) -> ContainerExit:
