@@ -34,7 +34,7 @@ def pair(text: str, option: str) -> tuple[str, str]:
 
 def task_inputs(task, given: typing.Sequence[str]) -> dict[str, typing.Any]:
     """``--input NAME=VALUE`` options as the task's typed inputs, checked as the emulator (and Flyte Admin) will,
-    every required input present."""
+    every required input present (a default, or a map task's ``functools.partial`` binding, counts as given)."""
     from flytekitplugins.prebuilt.emulator.inputs import describe, input_literals
 
     types = task.python_interface.inputs
@@ -45,8 +45,8 @@ def task_inputs(task, given: typing.Sequence[str]) -> dict[str, typing.Any]:
             raise UserMistake(f"--input {name}: {task.name} has no input {name!r}; its inputs are {describe(types)}")
         values[name] = _coerce(name, text, types[name])
     input_literals(task.name, values, types)  # InputError: a value its type refuses (a list that is not one, ...)
-    defaults = task.python_interface.default_inputs_as_kwargs
-    missing = [n for n, t in types.items() if n not in values and n not in defaults and not _optional(t)]
+    given = {**task.python_interface.default_inputs_as_kwargs, **getattr(task, "bound_input_values", {})}
+    missing = [n for n, t in types.items() if n not in values and n not in given and not _optional(t)]
     if missing:
         example = " ".join(f"--input {n}=<{_type_label(types[n])}>" for n in missing)
         raise UserMistake(f"{task.name} needs {example}")

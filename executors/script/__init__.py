@@ -20,6 +20,7 @@ from flytekit.types.file import FlyteFile
 from flytekitplugins.prebuilt.executors.script import process
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run
+from flytekitplugins.prebuilt.kit.objects import fetch_object
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
 from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
 from flytekitplugins.prebuilt.script import bundle
@@ -187,10 +188,7 @@ class ScriptExecutor(PrebuiltExecutor[SC, ScriptExtras]):
                 "registration (pyflyte register), which uploads it"
             )
         local = work / "bundle.zip"
-        try:
-            FlyteContextManager.current_context().file_access.get_data(ref.uri, str(local))
-        except Exception as error:
-            raise TransientError(f"cannot fetch the code bundle {ref.uri}: {error}") from None
+        fetch_object(ref.uri, str(local), "the code bundle")  # missing: USER, else RECOVERABLE (kit.objects)
         return local.read_bytes()
 
     def _outputs(self, run: Run[SC, ScriptExtras], source: Path, outputs_file: Path, before: dict) -> Any:

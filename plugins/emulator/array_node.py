@@ -10,12 +10,17 @@ From flyteorg/flyte ``flytepropeller/pkg/controller/nodes/array/``:
   (``constructLiteralMap``); the template has each list output turned into its element type
   (``arrayTaskReader``); its environment adds ``BATCH_JOB_ARRAY_INDEX_VAR_NAME=FLYTE_K8S_ARRAY_INDEX`` and
   ``FLYTE_K8S_ARRAY_INDEX=<i>`` (``execution_context.go``); it is retried as the task's ``retries`` allow;
-- at most ``parallelism`` sub-nodes run at once; unset or 0 is unlimited, the default
-  ``default-parallelism-behavior`` (``utils.go``, ``inferParallelism``);
+- at most ``parallelism`` sub-nodes run at once; unset or 0 is unlimited on a cluster, the default
+  ``default-parallelism-behavior`` (``utils.go``, ``inferParallelism``): here, where every sub-node is a process on
+  one machine, unset or 0 is this machine's CPU count (``local_parallelism``);
 - success: ``min_successes``, else ``ceil(min_success_ratio * n)``, else all; once fewer can still succeed the
   node fails (no new sub-node starts; running ones end) with the sub-nodes' errors, one line per message with
   their indexes (``errorcollector``); otherwise each output is gathered in index order, the nil literal where a
-  sub-node failed, into ``<node output>/outputs.pb``.
+  sub-node failed, into ``<node output>/outputs.pb``; a criterion more than the sub-nodes can meet
+  (``min_successes`` above their count) fails the node before any starts (``ArrayNodeFailing``; flytepropeller says
+  "Unknown reason", the emulator says why);
+- bound inputs (a ``functools.partial``'s keywords) are inputs of the node, passed whole to every sub-node, as
+  flytekit's ``ArrayNodeMapTask.__call__`` binds them in a workflow.
 
 Each sub-task runs as ``Emulator.run`` runs a task: one pod (``pods.PodRunner``), a subprocess or the image in Docker.
 """
@@ -83,20 +88,25 @@ def run_array_node(
 ) -> EmulatedArrayRun:
     """Run ``task`` (a ``map_task``) with Python ``inputs`` (lists) as the backend runs its ArrayNode."""
     template, array = serialized_array_node(emulator, task)
+    inputs = {**bound_values(task), **(inputs or {})}
     execution = f"emu{uuid.uuid4().hex[:12]}"
     data_dir = os.path.join(
         emulator.root, "metadata", "propeller", f"{emulator.project}-{emulator.domain}-{execution}", "n0", "data"
     )
     output_dir = os.path.join(data_dir, "0")
     os.makedirs(output_dir)
-    input_map = input_literals(template.id.name, inputs or {}, task.python_interface.inputs)
+    input_map = input_literals(template.id.name, inputs, task.python_interface.inputs)
     write_proto_to_file(input_map.to_flyte_idl(), os.path.join(data_dir, "inputs.pb"))
     open_up(emulator.root)
     size = array_size(input_map, set(array.bound_inputs))
     needed = _required(array, size)
+    if needed > size:
+        from flytekitplugins.prebuilt.map.task import cannot_succeed
+
+        raise ArrayNodeFailed(cannot_succeed(needed, size), "USER", [None] * size, "")
     sub_template = array_task_template(template)
     node = _SubNodes(emulator, sub_template, input_map, set(array.bound_inputs), execution, data_dir, output_dir)
-    parallelism = array.parallelism or size  # unset or 0: unlimited
+    parallelism = array.parallelism or local_parallelism()  # unset or 0: unlimited on a cluster
     elements: list[Union[EmulatedRun, TaskFailed, None]] = [None] * size
     failed, peak = [], 0
     with ThreadPoolExecutor(max_workers=max(1, min(parallelism, size))) as pool:
@@ -157,6 +167,18 @@ def serialized_array_node(emulator: Emulator, task: ArrayNodeMapTask) -> tuple[T
     entities: OrderedDict = OrderedDict({task: TaskSpec(template=template)})
     node = Node(id="n0", metadata=task.construct_node_metadata(), bindings=[], upstream_nodes=[], flyte_entity=task)
     return template, get_serializable(entities, settings, node).array_node.to_flyte_idl()
+
+
+def bound_values(task: ArrayNodeMapTask) -> dict[str, Any]:
+    """The values bound when the map task was made (a ``functools.partial``'s keywords), which
+    ``ArrayNodeMapTask.__call__`` adds to a call's inputs; a run's own inputs win, as a call's do."""
+    return dict(getattr(task, "bound_input_values", {}))
+
+
+def local_parallelism() -> int:
+    """How many sub-nodes of an ArrayNode without ``concurrency`` run at once here: the CPUs this process may use."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def array_size(inputs: literals.LiteralMap, bound: set[str]) -> int:
@@ -240,7 +262,7 @@ class _SubNodes:
                 K8S_ARRAY_INDEX: str(index),
                 **(container.env or {}),
             }
-            ended = self.pods.run(render(args, paths, element_inputs), env, where)
+            ended = self.pods.run(render(args, paths, element_inputs), env, where, self.pods.attempt_limit(template))
             try:
                 return self.pods.collect(template, paths, ended, attempt + 1, f"{self.execution}-n0-{index}-{attempt}")
             except TaskFailed as failure:

@@ -31,6 +31,7 @@ class ContainerExit(NamedTuple):
     code: int
     logs: str
     oom_killed: bool  # the kernel killed a process of the container for exceeding its memory limit
+    timed_out: bool = False  # stopped at the time it was given
 
 
 class RunningContainer:
@@ -38,6 +39,7 @@ class RunningContainer:
 
     def __init__(self, container):
         self._container = container
+        self.timed_out = False  # ``wait`` killed it at its timeout
 
     def poll(self) -> Optional[int]:
         self._container.reload()
@@ -48,8 +50,14 @@ class RunningContainer:
         self._container.stop(timeout=10)  # SIGTERM, then SIGKILL: as the kubelet deletes a pod
 
     def wait(self, timeout: float) -> int:
+        from requests.exceptions import ReadTimeout  # what the Docker SDK's wait raises at its timeout
+
         try:
             return self._container.wait(timeout=timeout)["StatusCode"]
+        except ReadTimeout:  # still running at its timeout: stopped as the kubelet deletes a pod
+            self.stop()
+            self.timed_out = True
+            return 124
         except Exception:
             self._container.kill()
             return 124
@@ -62,7 +70,7 @@ class RunningContainer:
             oom_killed = bool(self._container.attrs.get("State", {}).get("OOMKilled"))
         finally:
             self._container.remove(force=True)
-        return ContainerExit(code, logs, oom_killed)
+        return ContainerExit(code, logs, oom_killed, self.timed_out)
 
 
 def start_container(

@@ -56,7 +56,7 @@ class Emulator:
     secrets: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, key) -> value
     mounts: list[str] = field(default_factory=list)  # extra host paths visible in the container (like volumes)
     network: str = "host"
-    timeout: float = 600
+    timeout: float = 600  # seconds an attempt may run when its task sets no timeout (a task's own is honoured)
     enabled_plugins: tuple[str, ...] = (replicas.PYTORCH_TASK_TYPE,)  # backend plugins beside the container plugin
 
     def __post_init__(self) -> None:
@@ -129,9 +129,9 @@ class Emulator:
             pod = f"{execution}-n0-{attempt}"
             if template.type == replicas.PYTORCH_TASK_TYPE and template.type in self.enabled_plugins:
                 job = replicas.pytorch_job(template.custom, template.task_type_version, pod, _free_port())
-                ended = pods.run_job(job, argv, env, paths.output_prefix, where)
+                ended = pods.run_job(job, argv, env, paths.output_prefix, where, pods.attempt_limit(template))
             else:
-                ended = pods.run(argv, env, where)
+                ended = pods.run(argv, env, where, pods.attempt_limit(template))
             try:
                 result = pods.collect(template, paths, ended, attempt + 1, pod)
             except TaskFailed as failure:

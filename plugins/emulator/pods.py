@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -45,7 +46,8 @@ class InContainer:
 class PodRunner:
     """Runs pods (see the module docstring) with the settings of an ``Emulator``: its object store ``root`` (the
     working folder of a subprocess, mounted at the same path in a container, with ``mounts``), ``project`` and
-    ``domain``, the backend's ``env`` and ``secrets``, the containers' ``network`` and each pod's ``timeout``."""
+    ``domain``, the backend's ``env`` and ``secrets``, the containers' ``network``, and ``timeout``: how long a
+    pod may run when its task sets no ``timeout`` of its own."""
 
     root: str
     project: str
@@ -79,18 +81,31 @@ class PodRunner:
                 env["_FSEC_" + "_".join(part.upper() for part in parts)] = value
         return env
 
-    def run(self, argv: list[str], env: dict[str, str], where: Optional[InContainer] = None) -> ContainerExit:
-        """Run one pod to its end (at most ``timeout`` seconds): a subprocess, or a container when ``where``."""
+    def run(
+        self, argv: list[str], env: dict[str, str], where: Optional[InContainer] = None, limit: Optional[float] = None
+    ) -> ContainerExit:
+        """Run one pod to its end, at most ``limit`` seconds (``attempt_limit``; else ``timeout``): a subprocess, or
+        a container when ``where``. One still running then is stopped as the kubelet deletes a pod (SIGTERM, then
+        SIGKILL), and its exit says ``timed_out``."""
+        limit = self.timeout if limit is None else limit
         if where is not None:
             from flytekitplugins.prebuilt.emulator.docker_runner import run_container
 
-            return run_container(where.image, argv, env, self.volumes, self.network, self.timeout, where.limits)
-        argv, env = local_command(argv, env)
+            return run_container(where.image, argv, env, self.volumes, self.network, limit, where.limits)
+        pod = LocalPod(argv, env, self.root)
         try:
-            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=self.timeout, cwd=self.root)
-        except subprocess.TimeoutExpired as e:
-            return ContainerExit(124, f"timed out after {self.timeout}s\n{e.stdout or ''}{e.stderr or ''}", False)
-        return ContainerExit(done.returncode, done.stdout + done.stderr, False)
+            code = pod.wait(limit)
+        except subprocess.TimeoutExpired:
+            pod.stop()
+            logs = pod.finish(124).logs
+            return ContainerExit(124, f"timed out after {limit:g}s\n{logs}", oom_killed=False, timed_out=True)
+        return pod.finish(code)
+
+    def attempt_limit(self, template: TaskTemplate) -> float:
+        """How long one attempt of ``template`` may run: the task's ``timeout`` (flytekit's task metadata), which
+        flytepropeller's compiler makes the node's execution deadline (``pkg/compiler/transformers/k8s/node.go``),
+        when it sets one; else the emulator's own ``timeout``."""
+        return task_timeout(template) or self.timeout
 
     def run_job(
         self,
@@ -99,11 +114,14 @@ class PodRunner:
         env: dict[str, str],
         prefix: str,
         where: Optional[InContainer] = None,
+        limit: Optional[float] = None,
     ) -> ContainerExit:
-        """Run every pod of a PyTorchJob at once, each with ``env`` and its own; the job's exit code (the first
-        failure's), its pods' logs, and whether one was OOM-killed. ``prefix``: the output prefix they share."""
+        """Run every pod of a PyTorchJob at once, each with ``env`` and its own, at most ``limit`` seconds (as
+        ``run``); the job's exit code (the first failure's), its pods' logs, and whether one was OOM-killed.
+        ``prefix``: the output prefix they share."""
         from flytekitplugins.prebuilt.emulator.docker_runner import start_container
 
+        limit = self.timeout if limit is None else limit
         running: list = []
         try:
             for pod in pods:
@@ -114,9 +132,11 @@ class PodRunner:
                     )
                 else:
                     running.append(LocalPod(argv, pod_env, self.root))
+            started_at = time.monotonic()
             codes = replicas.wait_for_job(
-                running, self.timeout, failed=lambda: any(f.startswith("error") for f in os.listdir(prefix))
+                running, limit, failed=lambda: any(f.startswith("error") for f in os.listdir(prefix))
             )
+            timed_out = time.monotonic() - started_at >= limit and 124 in codes
         except BaseException:
             for started in running:
                 started.stop()
@@ -124,18 +144,23 @@ class PodRunner:
             raise
         exits = [started.finish(code) for started, code in zip(running, codes)]
         logs = "".join(f"--- pod {pod.name} (exit code {exit.code})\n{exit.logs}" for pod, exit in zip(pods, exits))
-        return ContainerExit(next((e.code for e in exits if e.code), 0), logs, any(e.oom_killed for e in exits))
+        code = next((e.code for e in exits if e.code), 0)
+        return ContainerExit(code, logs, any(e.oom_killed for e in exits), timed_out)
 
     @property
     def volumes(self) -> list[str]:
         """Host paths a container sees at the same path: the object store and the emulator's ``mounts``."""
         return [self.root, *self.mounts]
 
-    @staticmethod
-    def collect(template: TaskTemplate, paths: Paths, ended: ContainerExit, attempts: int, pod: str) -> EmulatedRun:
+    def collect(
+        self, template: TaskTemplate, paths: Paths, ended: ContainerExit, attempts: int, pod: str
+    ) -> EmulatedRun:
         """What pod ``pod`` (its name, for an OOM kill's message) of ``template`` produced under ``paths``, as
-        flytepropeller reads it: ``TaskFailed`` for an OOM kill, an error document, a non-zero exit, missing or too
-        large outputs; else the run, its ``outputs`` left for the caller to convert."""
+        flytepropeller reads it: ``TaskFailed`` for the task's timeout, an OOM kill, an error document, a non-zero
+        exit, missing or too large outputs; else the run, its ``outputs`` left for the caller to convert."""
+        deadline = task_timeout(template)
+        if ended.timed_out and deadline:  # without one, the emulator's own limit: a non-zero exit (SYSTEM)
+            raise timeout_failure(deadline, attempts, ended.logs)
         if ended.oom_killed:
             raise oom_kill_failure(pod, ended.code, attempts, ended.logs)
         code, logs, prefix = ended.code, ended.logs, paths.output_prefix
@@ -189,6 +214,10 @@ class LocalPod:
     def poll(self) -> Optional[int]:
         return self._popen.poll()
 
+    def wait(self, timeout: float) -> int:
+        """Its exit code; ``subprocess.TimeoutExpired`` if it runs longer than ``timeout`` seconds."""
+        return self._popen.wait(timeout)
+
     def stop(self) -> None:
         self._popen.terminate()
         try:
@@ -213,6 +242,33 @@ def local_command(argv: list[str], env: dict[str, str]) -> tuple[list[str], dict
         argv = [os.path.join(bin_dir, argv[0]), *argv[1:]]
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("_FSEC_", "FLYTE_INTERNAL_", "_F_"))}
     return argv, {**clean, **env}
+
+
+def task_timeout(template: TaskTemplate) -> Optional[float]:
+    """The task's ``timeout`` in seconds (``TaskMetadata.timeout``), None when unset or zero (no deadline)."""
+    timeout = template.metadata.timeout if template.metadata else None
+    seconds = timeout.total_seconds() if timeout else 0
+    return seconds if seconds > 0 else None
+
+
+def timeout_failure(seconds: float, attempts: int, logs: str) -> TaskFailed:
+    """flytepropeller's failure of an attempt that ran past the node's execution deadline (``pkg/controller/nodes/
+    executor.go``, ``handleQueuedOrRunningNode``): ``TimeoutExpired``, a USER error, retryable (the attempt counts
+    against the task's retries); the pod is aborted and what it wrote is not read."""
+    message = f"task execution timeout [{go_duration(seconds)}] expired"
+    return TaskFailed("TimeoutExpired", message, "RECOVERABLE", "USER", attempts, logs)
+
+
+def go_duration(seconds: float) -> str:
+    """``seconds`` as Go's ``time.Duration.String`` writes it: ``500ms``, ``1.5s``, ``2m0s``, ``1h30m0s``."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    hours, rest = divmod(seconds, 3600)
+    minutes, rest = divmod(rest, 60)
+    text = f"{rest:.9f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{int(hours)}h{int(minutes)}m{text}"
+    return f"{int(minutes)}m{text}" if minutes else text
 
 
 def _earliest_error(paths: list[str], attempts: int, logs: str) -> TaskFailed:

@@ -49,6 +49,15 @@ class NoOutputs(Exception):
     (as flytekit's own distributed tasks do with ``IgnoreOutputs``)."""
 
 
+class UserFailure(FlyteUserRuntimeException):
+    """What the entrypoint reports as a USER error: its code is the error's own (``USER:ScriptExit``), and so is the
+    first word of its text, which the error document's traceback ends with (flytekit's ``FlyteException.__str__``
+    writes its class code, ``USER:RuntimeError``, whatever the error's)."""
+
+    def __str__(self) -> str:
+        return f"{self.error_code}: {','.join(map(str, self.args))}"
+
+
 class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
     """Base for executors. Subclasses set ``SPEC`` (their task type's ``TaskTypeSpec``) and implement ``run``.
 
@@ -81,7 +90,7 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
         # wrapped value is; ``failed_at`` (when the error says when it happened) becomes the error document's
         # timestamp, by which Flyte picks the first of several pods' errors.
         if isinstance(clean, (UserError, TransientError)):
-            raise FlyteUserRuntimeException(clean, timestamp=failed_at)
+            raise UserFailure(clean, timestamp=failed_at)
         raise clean
 
     def load(self, custom: dict[str, Any]) -> tuple[C, X]:

@@ -149,6 +149,12 @@ class PrebuiltMapTask(ArrayNodeMapTask):
         self.sub_node_metadata._name = self.name
 
     @property
+    def bound_input_values(self) -> dict[str, Any]:
+        """The inputs a ``functools.partial`` bound, by name: every element gets them whole (flytekit's
+        ``ArrayNodeMapTask.__call__`` adds them to a call's inputs; the emulator adds them to a run's)."""
+        return dict(self._partial.keywords) if self._partial else {}
+
+    @property
     def metadata(self):
         """The mapped task's, read when serialized: its automatic ``cache_version`` follows the image it resolves."""
         return self._run_task.metadata
@@ -231,6 +237,8 @@ class PrebuiltMapTask(ArrayNodeMapTask):
             raise ValueError(f"{self.name}: input lists have different lengths: {lengths}")
         n = lengths[mapped[0]]
         needed = required_successes(n, self._min_successes, self._min_success_ratio)
+        if needed > n:
+            raise ValueError(f"{self.name}: {cannot_succeed(needed, n)}")
         gathered: dict[str, list[literals.Literal]] = {name: [] for name in run.python_interface.outputs}
         failed = 0
         for index in range(n):
@@ -259,6 +267,14 @@ def required_successes(n: int, min_successes: Optional[int], min_success_ratio: 
     if min_success_ratio is not None:
         return math.ceil(min_success_ratio * n)
     return n
+
+
+def cannot_succeed(needed: int, n: int) -> str:
+    """Why a map of ``n`` elements that needs ``needed`` successes fails before any element runs."""
+    return (
+        f"min_successes is {needed} but the map has {n} element(s): it can never succeed; "
+        f"lower min_successes to at most {n}, or use min_success_ratio"
+    )
 
 
 def _check_count(value: Any, field: str, minimum: int) -> None:

@@ -60,6 +60,7 @@ class ScriptConfig(PrebuiltConfig):
             raise ConfigError(self.field_name("command"), "expected a non-empty list of strings (an argv)")
         if self.shell and len(self.command) != 1:
             raise ConfigError(self.field_name("command"), "with shell=True, give the whole command as one string")
+        self._check_no_nul()
         if self.dependencies not in DEPENDENCY_KINDS:
             raise ConfigError(
                 self.field_name("dependencies"), f"{self.dependencies!r} is not one of {', '.join(DEPENDENCY_KINDS)}"
@@ -85,6 +86,18 @@ class ScriptConfig(PrebuiltConfig):
                 raise ConfigError(
                     self.field_name(f"artifacts.{name}"),
                     f"{path!r} must be a relative path inside the working directory",
+                )
+
+    def _check_no_nul(self) -> None:
+        """No argument or environment variable can carry a NUL byte (execve takes C strings): refused here, named,
+        rather than failing every attempt of the pod as a system error."""
+        for index, argument in enumerate(self.command):
+            if "\0" in argument:
+                raise ConfigError(self.field_name(f"command[{index}]"), "holds a NUL byte, which no argument can carry")
+        for name, value in self.env.items():
+            if isinstance(value, str) and "\0" in value:
+                raise ConfigError(
+                    self.field_name(f"env.{name}"), "holds a NUL byte, which no environment variable can carry"
                 )
 
     def secrets(self) -> list[Secret]:

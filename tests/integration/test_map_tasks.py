@@ -168,3 +168,28 @@ def test_script_in_the_image(tmp_path, script_image):
     run = Emulator(str(tmp_path / "store")).run(mapped, {"n": [-1, 4], "offset": [0, 1]}, in_container=True)
     assert run.outputs == {"square": [None, 17], "index": [None, 1]}
     assert isinstance(run.elements[0], TaskFailed) and run.elements[0].origin == "USER"
+
+
+def test_script_emulated_a_partials_bound_input_reaches_every_element(tmp_path):
+    (tmp_path / "store").mkdir()
+    mapped = map_task(functools.partial(squares(tmp_path), offset=1))
+    run = Emulator(str(tmp_path / "store")).run(mapped, {"n": [2, 3]})  # offset: bound, not given again
+    assert run.outputs == {"square": [5, 10], "index": [0, 1]}
+
+
+def test_sql_emulated_without_concurrency_at_most_one_element_per_cpu_runs_at_once(store, monkeypatch):
+    root, db = store
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # a one-CPU machine
+    run = Emulator(str(root)).run(map_task(count_rows(db)), {"table": ["people"] * 3})
+    assert counts(run.outputs["results"]) == [7, 7, 7]
+    assert run.peak_running == 1
+
+
+def test_more_min_successes_than_elements_fails_the_node_before_any_element_runs(store):
+    root, db = store
+    mapped = map_task(count_rows(db), min_successes=3)
+    with pytest.raises(ArrayNodeFailed, match="min_successes is 3 but the map has 2 element") as failure:
+        Emulator(str(root)).run(mapped, {"table": ["people", "people"]})
+    assert failure.value.elements == [None, None] and failure.value.origin == "USER"
+    with pytest.raises(ValueError, match="min_successes is 3 but the map has 2 element"):
+        mapped(table=["people", "people"])  # locally too

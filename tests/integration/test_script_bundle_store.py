@@ -62,3 +62,19 @@ def test_the_executor_refuses_a_corrupted_object_until_it_is_pushed_again(tmp_pa
     assert f"bundle digest mismatch: expected {task.bundle.sha256}, got " in failure.value.message
     versions.push(task.bundle, str(store), "job")
     assert emulator.run(task, {}).outputs["n"] == 7
+
+
+def test_a_bundle_missing_from_its_store_is_the_tasks_error_naming_its_uri(tmp_path, monkeypatch):
+    monkeypatch.setenv("PREBUILT_ENV_CACHE", str(tmp_path / "env-cache"))
+    source = write(tmp_path / "job", {"main.py": "print('never runs')\n"})
+    store = tmp_path / "bundles"
+    task = ScriptTask("job", source=str(source), command=["python", "main.py"], bundle_store=str(store), retries=2)
+    (tmp_path / "run").mkdir()
+    emulator = Emulator(str(tmp_path / "run"))
+    template = emulator.template(task)  # registration uploads the bundle
+    stored = store / "job" / f"{task.bundle.sha256}.zip"
+    stored.unlink()
+    with pytest.raises(TaskFailed) as failure:
+        emulator.run(template)
+    assert (failure.value.origin, failure.value.kind, failure.value.attempts) == ("USER", "NON_RECOVERABLE", 1)
+    assert f"the code bundle {stored} does not exist in the object store" in failure.value.message

@@ -127,6 +127,14 @@ def test_a_partials_inputs_are_bound_whole_to_every_element():
     assert tt.container.args[tt.container.args.index("vars") + 1] == "min_amount"
 
 
+def test_a_partials_inputs_count_as_given_to_the_command_line():
+    from flytekitplugins.prebuilt.command_line import task_inputs
+
+    mapped = map_task(functools.partial(sql(), min_amount=10.0))
+    assert mapped.bound_input_values == {"min_amount": 10.0}
+    assert task_inputs(mapped, ['customer=["a", "b"]']) == {"customer": ["a", "b"]}
+
+
 def test_a_script_fans_out_with_one_list_per_output():
     mapped = map_task(functools.partial(script(), label="x"), min_success_ratio=0.5)
     interface = mapped.python_interface
