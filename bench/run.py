@@ -40,7 +40,6 @@ PACKAGES = (
     "pyarrow",
     "sqlalchemy",
     "adbc-driver-manager",
-    "adbc-driver-sqlite",
 )
 TARGET_SPEED, TARGET_MEMORY, TARGET_FLAT = 5.0, 0.1, 0.25
 # Children cache bytecode (under bench/results/) as an installed image would: with
