@@ -193,6 +193,7 @@ def test_the_image_reaches_postgres_by_service_name_on_a_compose_network(compose
         )
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
 def test_the_tasks_timeout_cancels_the_statement_on_the_server(pg, password_env, reader):
     """The task's timeout stops the query through the driver (ADBC's or psycopg2's cancel): USER:Timeout."""
