@@ -161,6 +161,10 @@ def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 @contextlib.contextmanager
 def sqlalchemy_connection(url: URL, connect_args: dict[str, Any]):
+    if url.get_backend_name() == "sqlite":
+        # the rows are read on the prefetch thread (parquet_sink.prefetch), one thread at a time; SQLAlchemy allows
+        # that for files, not for in-memory databases (``sqlite://``), whose pool keeps sqlite3's thread check
+        connect_args = {"check_same_thread": False, **connect_args}
     engine = create_engine(url, connect_args=connect_args)
     try:
         with engine.connect() as connection:

@@ -53,6 +53,13 @@ def test_every_reader_runs_the_sqlite_of_pythons_sqlite3(people_db, reader):
 
 
 @pytest.mark.parametrize("reader", READERS)
+def test_an_in_memory_database_reads_on_every_reader(reader):
+    """`sqlite://` is read by sqlite3 too, whose rows the prefetch thread reads (sqlite3 checks threads)."""
+    t = SQLTask("mem", "select :n * 2 as doubled", SQLConfig(url="sqlite://", reader=reader), inputs={"n": int})
+    assert table(t, n=21)["doubled"].to_pylist() == [42]
+
+
+@pytest.mark.parametrize("reader", READERS)
 def test_a_column_of_mixed_types_is_a_user_error_naming_it(people_db, reader):
     with sqlite3.connect(people_db) as db:
         db.execute("create table loose (k integer, v)")
