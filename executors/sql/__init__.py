@@ -15,6 +15,7 @@ from flytekit.core.context_manager import FlyteContextManager
 from flytekit.loggers import logger
 from flytekit.models import literals
 from flytekit.models.types import LiteralType
+from flytekitplugins.prebuilt.executors.sql.deadline import Deadline, QueryTimedOut, canceller
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run, write_deck_file
 from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, RESULTS, SQLConfig
@@ -30,19 +31,29 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
     SPEC = SPEC
 
     def run(self, run: Run[SQLConfig, ParsedQuery]) -> Any:
+        from flytekitplugins.prebuilt.executors.sql.readers import sqlite_value
         from sqlalchemy.exc import SQLAlchemyError
 
+        deadline = Deadline(run.template.metadata.timeout if run.template.metadata else None)
         params = {name: _parameter(name, kind, run.inputs.get(name)) for name, kind in run.extras.parameters.items()}
         with tempfile.TemporaryDirectory(prefix="prebuilt-sql-") as scratch:
             url, connect_args = self.connection_url(run, scratch)
+            if url.get_backend_name() == "sqlite":
+                params = {name: sqlite_value(value) for name, value in params.items()}
             statements = [_with_identifiers(s, run.inputs, url) for s in run.extras.statements]
             try:
                 if RESULTS in run.output_names:
-                    return self.query(run, url, connect_args, statements, params, scratch)
-                return self.execute(url, connect_args, statements, params)
-            except SQLAlchemyError as error:
-                raise _database_error(error) from None
+                    return self.query(run, url, connect_args, statements, params, scratch, deadline)
+                return self.execute(url, connect_args, statements, params, deadline)
+            except (SQLAlchemyError, UserError, TransientError) as error:
+                if deadline.passed and not isinstance(error, QueryTimedOut):
+                    raise deadline.error() from None
+                if isinstance(error, SQLAlchemyError):
+                    raise _database_error(error) from None
+                raise
             except Exception as error:
+                if deadline.passed:
+                    raise deadline.error() from None
                 if type(error).__module__.startswith("adbc_driver"):
                     raise _database_error(error) from None
                 raise
@@ -78,6 +89,10 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
         return url, connect_args
 
     def reader(self, run: Run[SQLConfig, ParsedQuery], url, connect_args) -> str:
+        """SQLite: Python's sqlite3 (through SQLAlchemy) whatever the config says, so that every task and every
+        reader runs one SQLite build (``readers``' docstring). PostgreSQL: ADBC unless told otherwise."""
+        if url.get_backend_name() == "sqlite":
+            return "sqlalchemy"
         if run.config.reader != "auto":
             if run.config.reader == "adbc" and url.get_backend_name() not in ADBC_DIALECTS:
                 raise UserError(f"{run.config.field_name('reader')}: ADBC reads {' and '.join(ADBC_DIALECTS)} only")
@@ -86,13 +101,14 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
 
     # ----------------------------------------------------------- statements
 
-    def execute(self, url, connect_args, statements: list[str], params: dict[str, Any]) -> int:
+    def execute(self, url, connect_args, statements: list[str], params: dict[str, Any], deadline: Deadline) -> int:
         """DDL/DML: every statement in one transaction, all rolled back if one fails."""
         from flytekitplugins.prebuilt.executors.sql.readers import bound, sqlalchemy_connection
 
         with contextlib.ExitStack() as stack:
             with _connecting(url):
                 connection = stack.enter_context(sqlalchemy_connection(url, connect_args))
+            stack.enter_context(deadline.cancelling(canceller(connection)))
             total = 0
             with connection.begin():
                 for statement in statements:
@@ -101,7 +117,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
             return total
 
     def query(
-        self, run: Run[SQLConfig, ParsedQuery], url, connect_args, statements, params, scratch: str
+        self, run: Run[SQLConfig, ParsedQuery], url, connect_args, statements, params, scratch: str, deadline: Deadline
     ) -> literals.LiteralMap:
         """Stream the last statement's rows into parquet files under the raw output prefix."""
         import pyarrow as pa
@@ -117,13 +133,15 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
             with _connecting(url):
                 if reader == "adbc":
                     connection = stack.enter_context(sql_readers.adbc_connection(url))
-                    batches = sql_readers.adbc_batches(connection, url, statements, params, config.batch_rows)
+                    batches = sql_readers.adbc_batches(connection, statements, params)
                 else:
                     connection = stack.enter_context(sql_readers.sqlalchemy_connection(url, connect_args))
                     stack.enter_context(connection.begin())  # commits when the block ends without error
                     batches = sql_readers.sqlalchemy_batches(connection, statements, params, config.batch_rows)
+            stack.enter_context(deadline.cancelling(canceller(connection)))
             sink, sample = None, None
             for batch in prefetch(_limit(batches, config.max_rows)):
+                deadline.check()
                 if sink is None:
                     sink = ParquetDirectorySink(local_dir, batch.schema, config.batch_rows, config.rows_per_file)
                     sample = batch.slice(0, DECK_SAMPLE_ROWS)
@@ -148,9 +166,12 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
 
 
 def _parameter(name: str, kind: str, value: Any) -> Any:
-    """Restore the Python type the author declared (Flyte's literals do not tell a date from a datetime)."""
+    """Restore the Python type the author declared (Flyte's literals do not tell a date from a datetime); for a
+    ``text:<kind>`` parameter, the text form of that value (``str()``, datetimes in UTC without an offset)."""
     if value is None:
         return None
+    if kind.startswith("text:"):  # a quoted upstream placeholder: the text upstream's interpolation put there
+        return str(_parameter(name, kind[5:], value))
     if kind == "date" and isinstance(value, datetime.datetime):
         return value.date()
     if kind == "datetime" and isinstance(value, datetime.datetime) and value.tzinfo is not None:

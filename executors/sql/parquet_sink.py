@@ -9,6 +9,7 @@ proportional to the batch size, not to the result.
 
 from __future__ import annotations
 
+import collections
 import os
 import queue
 import threading
@@ -17,12 +18,14 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 from flytekit.loggers import logger
+from flytekitplugins.prebuilt.kit.errors import UserError
 
 _DONE = object()
 
 
 class ParquetDirectorySink:
     def __init__(self, directory: str, schema: pa.Schema, row_group_rows: int, rows_per_file: int):
+        check_column_names(schema)
         self.directory, self.schema = directory, schema
         self.row_group_rows, self.rows_per_file = row_group_rows, rows_per_file
         self.rows = 0
@@ -71,6 +74,19 @@ class ParquetDirectorySink:
         # (each row group would otherwise build a large dictionary only to discard it): 1/3 faster, less memory.
         self._writer = pq.ParquetWriter(path, self.schema, dictionary_pagesize_limit=64 * 1024)
         self.files.append(path)
+
+
+def check_column_names(schema: pa.Schema) -> None:
+    """Refuse a result with two columns of one name (``select a.Name, b.Name ...``): parquet writes it, but no
+    reader opens it (pyarrow, pandas and Spark all refuse duplicate names), so the task would succeed with an
+    output nobody can read."""
+    repeated = [name for name, count in collections.Counter(schema.names).items() if count > 1]
+    if repeated:
+        raise UserError(
+            f"the result has several columns named {', '.join(map(repr, repeated))}: a parquet file needs one name "
+            f"per column; give them distinct aliases in the query, e.g. `select a.{repeated[0]} as a_{repeated[0]}, "
+            f"b.{repeated[0]} as b_{repeated[0]} ...`"
+        )
 
 
 def prefetch(batches: Iterable[pa.RecordBatch], depth: int = 4) -> Iterator[pa.RecordBatch]:

@@ -1,14 +1,19 @@
 """Read a query's rows as Arrow record batches, with the fastest reader the database has.
 
-- ``adbc``: Arrow-native drivers (SQLite, PostgreSQL): batches come out of C, no Python rows.
+- ``adbc``: Arrow-native drivers (PostgreSQL): batches come out of C, no Python rows.
 - ``sqlalchemy``: any SQLAlchemy dialect, streamed with a server-side cursor in ``batch_rows``
   partitions and turned into Arrow column by column (with the garbage collector paused: it costs
   about half the time of this loop otherwise).
 
-Both produce the same schema for the same query: column types come from the database where the
-driver reports them (PostgreSQL type OIDs) and from the values otherwise, with the same rules ADBC's
-SQLite driver uses (a column with no values in the first batch is int64). An empty SQLite result takes
-the columns' declared types instead (``sqlite_declared_schema``).
+SQLite is read by Python's ``sqlite3`` only, whichever reader the task names: ADBC's SQLite driver bundles
+another SQLite build, whose arithmetic differs in the last digit (``round(avg(x), 2)``), which binds datetimes
+in another text form, and which turns a column of mixed values into bytes. One engine gives one answer, the
+one upstream's ``SQLite3Task`` gives.
+
+Both readers produce the same schema for the same query: column types come from the database where the
+driver reports them (PostgreSQL type OIDs) and from the values otherwise (a column with no values in the
+first batch is int64; integers and reals in one column are float64; other mixes are refused). An empty
+SQLite result takes the columns' declared types instead (``sqlite_declared_schema``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import uuid
 from typing import Any, Iterator
 
 import pyarrow as pa
+from flytekitplugins.prebuilt.kit.errors import UserError
 from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.engine import URL
 
@@ -45,8 +51,15 @@ PG_TYPES = {
     114: pa.string(),
     3802: pa.string(),
 }
-# URL query options SQLAlchemy's pysqlite dialect hands to sqlite3.connect, not to SQLite
-PYSQLITE_OPTIONS = ("uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements")
+# SQLite's storage classes, by the Python type sqlite3 returns them as (sqlite.org/datatype3.html, 2)
+STORAGE_CLASSES = {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}
+# the Python types of the values a column of each Arrow type may hold (None: NULL)
+SQLITE_VALUE_TYPES = {
+    pa.int64(): {int, type(None)},
+    pa.float64(): {int, float, type(None)},
+    pa.string(): {str, type(None)},
+    pa.binary(): {bytes, type(None)},
+}
 
 
 def bound(statement: str, params: dict[str, Any]):
@@ -57,6 +70,19 @@ def bound(statement: str, params: dict[str, Any]):
     return clause.bindparams(*expanding), {k: v for k, v in params.items() if k in names}
 
 
+def sqlite_value(value: Any) -> Any:
+    """A parameter as Python's sqlite3 binds it: a datetime, date or time as its ISO 8601 text with a space
+    (``2024-01-01 00:00:00``; sqlite3's default adapters, deprecated in Python 3.12, written out here), the form
+    SQLite's date functions return and stored data holds, since SQLite compares them as text."""
+    if isinstance(value, list):
+        return [sqlite_value(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(" ")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return value
+
+
 # ---------------------------------------------------------------- ADBC
 
 
@@ -65,15 +91,9 @@ def adbc_connection(url: URL):
     """A low-level ADBC connection, in a transaction. (The DB-API module imports pyarrow.dataset:
     +0.3 s and +48 MB for nothing we use.)"""
     import adbc_driver_manager
+    import adbc_driver_postgresql as driver
 
-    if url.get_backend_name() == "sqlite":
-        import adbc_driver_sqlite as driver
-
-        database = driver.connect(sqlite_filename(url))
-    else:
-        import adbc_driver_postgresql as driver
-
-        database = driver.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    database = driver.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
     try:
         connection = adbc_driver_manager.AdbcConnection(database)
         try:
@@ -85,36 +105,16 @@ def adbc_connection(url: URL):
         database.close()
 
 
-def sqlite_filename(url: URL) -> str:
-    """The file name SQLAlchemy's pysqlite dialect would open, for ADBC: with ``?uri=true`` a ``file:`` URI carrying
-    the URL's SQLite options (``mode=ro``, ...), else a path (the DB-API's own options are not SQLite's)."""
-    if str(url.query.get("uri", "")).lower() not in ("true", "1"):
-        return url.database or ":memory:"
-    options = {k: v for k, v in url.query.items() if k not in PYSQLITE_OPTIONS}
-    return url.database + ("?" + "&".join(f"{k}={v}" for k, v in sorted(options.items())) if options else "")
-
-
-def adbc_batches(
-    connection, url: URL, statements: list[str], params: dict[str, Any], batch_rows: int
-) -> Iterator[pa.RecordBatch]:
-    """Run all statements on one ADBC connection; stream the last one's rows."""
+def adbc_batches(connection, statements: list[str], params: dict[str, Any]) -> Iterator[pa.RecordBatch]:
+    """Run all statements on one ADBC (PostgreSQL) connection; stream the last one's rows."""
     from adbc_driver_manager._reader import AdbcRecordBatchReader  # what the DB-API uses: ADBC errors, not Arrow's
+    from sqlalchemy.dialects.postgresql import dialect as make_dialect
 
-    if url.get_backend_name() == "sqlite":
-        from sqlalchemy.dialects.sqlite import dialect as make_dialect
-
-        dialect, options = (
-            make_dialect(paramstyle="qmark"),
-            {"adbc.sqlite.query.batch_rows": str(min(batch_rows, 65536))},
-        )
-    else:
-        from sqlalchemy.dialects.postgresql import dialect as make_dialect
-
-        dialect, options = make_dialect(paramstyle="numeric_dollar"), {}
+    dialect = make_dialect(paramstyle="numeric_dollar")
     for statement in statements[:-1]:
         with _adbc_statement(connection, *_compile(statement, params, dialect)) as prior:
             prior.execute_update()
-    with _adbc_statement(connection, *_compile(statements[-1], params, dialect), options) as last:
+    with _adbc_statement(connection, *_compile(statements[-1], params, dialect)) as last:
         stream, _ = last.execute_query()
         reader = AdbcRecordBatchReader._import_from_c(stream.address)
         empty = True
@@ -122,30 +122,17 @@ def adbc_batches(
             empty = False
             yield _plain(batch)
         schema = _plain(pa.RecordBatch.from_pylist([], schema=reader.schema)).schema
-    if empty:  # no rows: still hand on the columns, typed as declared (ADBC's SQLite driver infers from values)
-        if url.get_backend_name() == "sqlite":
-            schema = sqlite_declared_schema(lambda sql: _adbc_rows(connection, sql), statements[-1], params, schema)
+    if empty:  # no rows: still hand on the columns
         yield pa.RecordBatch.from_pylist([], schema=schema)
 
 
-def _adbc_rows(connection, sql: str) -> list[tuple]:
-    from adbc_driver_manager._reader import AdbcRecordBatchReader
-
-    with _adbc_statement(connection, sql, []) as statement:
-        stream, _ = statement.execute_query()
-        table = AdbcRecordBatchReader._import_from_c(stream.address).read_all()
-    return list(zip(*(column.to_pylist() for column in table.columns)))
-
-
 @contextlib.contextmanager
-def _adbc_statement(connection, sql: str, values: list[Any], options: dict[str, str] | None = None):
+def _adbc_statement(connection, sql: str, values: list[Any]):
     import adbc_driver_manager
 
     statement = adbc_driver_manager.AdbcStatement(connection)
     try:
         statement.set_sql_query(sql)
-        if options:
-            statement.set_options(**options)
         if values:  # one row of positional parameters, as the DB-API binds them
             statement.bind(pa.record_batch([[v] for v in values], names=[str(i) for i in range(len(values))]))
         yield statement
@@ -174,6 +161,10 @@ def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 @contextlib.contextmanager
 def sqlalchemy_connection(url: URL, connect_args: dict[str, Any]):
+    if url.get_backend_name() == "sqlite":
+        # the rows are read on the prefetch thread (parquet_sink.prefetch), one thread at a time; SQLAlchemy allows
+        # that for files, not for in-memory databases (``sqlite://``), whose pool keeps sqlite3's thread check
+        connect_args = {"check_same_thread": False, **connect_args}
     engine = create_engine(url, connect_args=connect_args)
     try:
         with engine.connect() as connection:
@@ -191,7 +182,7 @@ def sqlalchemy_batches(
     result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(clause, used)
     names = list(result.keys())
     oids = [getattr(d, "type_code", None) for d in (result.cursor.description or [])] if result.cursor else []
-    schema = None
+    schema, sqlite = None, connection.dialect.name == "sqlite"
     paused = gc.isenabled()
     gc.disable()
     try:
@@ -204,7 +195,8 @@ def sqlalchemy_batches(
                         for i, n in enumerate(names)
                     ]
                 )
-            yield pa.RecordBatch.from_arrays([_to_arrow(c, f.type) for c, f in zip(columns, schema)], schema=schema)
+            arrays = [_to_arrow(c, f, sqlite) for c, f in zip(columns, schema)]
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
         if schema is None:  # no rows: types from the database where it tells them
             schema = pa.schema(
                 [(n, _column_type((), oids[i] if i < len(oids) else None, connection)) for i, n in enumerate(names)]
@@ -232,8 +224,8 @@ def _column_type(values, type_code, connection) -> pa.DataType:
         return pa.int64()  # ADBC SQLite's choice for a column with no values
     if isinstance(sample, bool):
         return pa.bool_()
-    if isinstance(sample, int):
-        return pa.int64()
+    if isinstance(sample, int):  # integers and reals in one column (SQLite NUMERIC stores 1.0 as 1): float64
+        return pa.float64() if any(isinstance(v, float) for v in values) else pa.int64()
     if isinstance(sample, float):
         return pa.float64()
     if isinstance(sample, (bytes, bytearray, memoryview)):
@@ -247,12 +239,35 @@ def _column_type(values, type_code, connection) -> pa.DataType:
     return pa.string()  # str, Decimal (as ADBC renders numeric), UUID, JSON, ...
 
 
-def _to_arrow(values, arrow_type: pa.DataType) -> pa.Array:
+def _to_arrow(values, column: pa.Field, sqlite: bool) -> pa.Array:
+    arrow_type = column.type
+    if sqlite:
+        _check_storage_classes(values, column)
     if pa.types.is_string(arrow_type):
         values = [None if v is None else v if isinstance(v, str) else _text(v) for v in values]
     elif pa.types.is_timestamp(arrow_type) and arrow_type.tz:
         values = [None if v is None else v.astimezone(datetime.timezone.utc) for v in values]
-    return pa.array(values, type=arrow_type)
+    try:
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        raise _mixed(column, values) from None
+
+
+def _check_storage_classes(values, column: pa.Field) -> None:
+    """SQLite types values, not columns: every value must fit the column's type as its first rows set it (integers
+    may join reals: float64), or Arrow would truncate 3.5 to 3 and turn text into bytes, silently."""
+    allowed = SQLITE_VALUE_TYPES.get(column.type)
+    if allowed is not None and not set(map(type, values)) <= allowed:
+        raise _mixed(column, values)
+
+
+def _mixed(column: pa.Field, values) -> UserError:
+    """A column whose values are not all of one type: the task's to fix."""
+    seen = sorted({STORAGE_CLASSES.get(type(v), type(v).__name__) for v in values if v is not None})
+    return UserError(
+        f"column {column.name!r} holds values of several types ({', '.join(seen)}; read as {column.type} from its "
+        f"first rows): a parquet column has one type; CAST it in the query, e.g. CAST({column.name} AS TEXT)"
+    )
 
 
 def _text(value: Any) -> str:

@@ -68,11 +68,23 @@ def registered_image(
 ) -> str:
     """The image a registration runs a task of this type in: the one its image configuration names
     ``image_key(...)`` (flytekit ``ImageConfig.find_image``), else ours (``default_image``)."""
-    key = image_key(task_type, variant, python)
-    named = image_config.find_image(key) if image_config is not None else None
+    named = _named_image(image_config, image_key(task_type, variant, python))
     if named is None:
         return default_image(task_type, variant=variant, python=python)
     return named.full if named.tag or named.digest else named.fqn  # a config file's entry may have neither
+
+
+def _named_image(image_config: Optional["ImageConfig"], key: str):
+    """The image configuration's entry named ``key``, or None. Only a flytekit ``ImageConfig`` is read, and only an
+    ``Image`` taken from it: ``pyflyte register`` takes its settings from the remote's context, which a test may stand
+    in for (upstream's ``test_register_sql_task`` mocks ``FlyteRemote``, so every setting is then a mock), and a
+    task whose image needs nothing from the remote must serialize all the same."""
+    from flytekit.configuration import Image, ImageConfig
+
+    if not isinstance(image_config, ImageConfig):
+        return None
+    named = image_config.find_image(key)
+    return named if isinstance(named, Image) else None
 
 
 def read_lock(lock_file: Optional[Path] = None) -> dict:

@@ -49,8 +49,9 @@ class SQLConfig(PrebuiltConfig):
     password_secret     a Flyte secret holding the password for ``url``'s user.
     secret_connect_args DBAPI connect arguments whose values are secrets (upstream's name).
     connect_args        other (non-secret) DBAPI connect arguments.
-    reader              'auto' (ADBC, Arrow-native, for SQLite and PostgreSQL without connect_args;
-                        SQLAlchemy streaming otherwise), 'adbc' or 'sqlalchemy'. Same output either way.
+    reader              'auto' (ADBC, Arrow-native, for PostgreSQL without connect_args; SQLAlchemy
+                        streaming otherwise), 'adbc' or 'sqlalchemy'. Same output either way. SQLite is
+                        always read by Python's sqlite3, whichever reader is named (one SQLite build).
     max_rows            stop after this many rows (0: no limit).
     batch_rows          rows per Arrow batch and parquet row group; memory is proportional to it.
     rows_per_file       start a new parquet file after this many rows.

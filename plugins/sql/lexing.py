@@ -3,7 +3,8 @@
 ``tokens`` splits SQL text into code, literals, quoted names, comments, PostgreSQL dollar-quoted bodies and
 ``;``. ``lexemes`` turns one statement in SQLAlchemy ``text()`` syntax (what ``parse_query`` renders) into
 words, bound parameters, names, literals and punctuation, with comments dropped, so a rule can look at
-what comes right before and after a bound parameter.
+what comes right before and after a bound parameter. A bound parameter that was an unquoted upstream
+placeholder (``{{ .inputs.x }}``, which upstream pastes as text) is marked ``pasted``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Iterator
 DOLLAR_TAG = re.compile(r"\$([A-Za-z_]\w*)?\$")
 CODE_LEXEME = re.compile(
     r"(?P<mark>\{\{identifier:\w+\}\})"  # an identifier input, quoted at run time
+    r"|\{\{value:(?P<pasted>\w+)\}\}"  # an unquoted upstream placeholder, bound (query.PASTED_MARK)
     r"|(?P<cast>::)"
     r"|(?<![:\w\\]):(?P<bind>\w+)(?!:)"  # SQLAlchemy text() bind syntax
     r"|(?P<word>[A-Za-z_][\w$]*)"
@@ -25,10 +27,16 @@ CODE_LEXEME = re.compile(
 )
 
 
+# what each token (``tokens``) and each piece of code (``CODE_LEXEME``'s groups) is as a lexeme
+TOKEN_LEXEMES = {"string": "literal", "dollar": "literal", "quoted": "name", "semicolon": "punct"}
+CODE_LEXEMES = {"mark": "name", "cast": "op", "number": "literal", "punct": "punct", "op": "op"}
+
+
 @dataclass(frozen=True)
 class Lexeme:
     kind: str  # word (lower-cased), bind (the parameter's name), name, literal, punct or op
     text: str
+    pasted: bool = False  # a bind written as an unquoted upstream placeholder
 
 
 def tokens(sql: str) -> Iterator[tuple[str, int, int]]:
@@ -73,28 +81,19 @@ def lexemes(statement: str) -> list[Lexeme]:
     """The statement's lexemes, comments and whitespace left out."""
     found: list[Lexeme] = []
     for kind, begin, end in tokens(statement):
-        text = statement[begin:end]
-        if kind in ("string", "dollar"):
-            found.append(Lexeme("literal", text))
-        elif kind == "quoted":
-            found.append(Lexeme("name", text))
-        elif kind == "semicolon":
-            found.append(Lexeme("punct", ";"))
-        elif kind == "code":
-            for m in CODE_LEXEME.finditer(text):
-                group = m.lastgroup
-                if group == "space":
-                    continue
-                if group == "word":
-                    found.append(Lexeme("word", m.group(0).lower()))
-                elif group == "bind":
-                    found.append(Lexeme("bind", m.group("bind")))
-                elif group == "mark":
-                    found.append(Lexeme("name", m.group(0)))
-                elif group == "number":
-                    found.append(Lexeme("literal", m.group(0)))
-                elif group == "punct":
-                    found.append(Lexeme("punct", m.group(0)))
-                else:
-                    found.append(Lexeme("op", m.group(0)))
+        if kind == "code":
+            found.extend(_code_lexemes(statement[begin:end]))
+        elif kind in TOKEN_LEXEMES:
+            found.append(Lexeme(TOKEN_LEXEMES[kind], statement[begin:end]))
     return found
+
+
+def _code_lexemes(code: str) -> Iterator[Lexeme]:
+    for m in CODE_LEXEME.finditer(code):
+        group = m.lastgroup
+        if group == "word":
+            yield Lexeme("word", m.group(0).lower())
+        elif group in ("bind", "pasted"):
+            yield Lexeme("bind", m.group(group), pasted=group == "pasted")
+        elif group != "space":
+            yield Lexeme(CODE_LEXEMES[group], m.group(0))

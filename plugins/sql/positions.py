@@ -9,7 +9,9 @@ separator or the clause's keyword before it and nothing but a separator or the n
 
 - in ``ORDER BY``, ``GROUP BY``, ``PARTITION BY`` (any ``... BY`` list): refused;
 - in a ``SELECT`` list: refused unless it is given a name (``select :x as x``), which says a value is meant;
-  an ``INSERT ... SELECT`` list is exempt (the target columns name the values);
+  an unquoted upstream placeholder (``select {{ .inputs.col }} as c``) is refused even when named, since
+  upstream pastes its text there and so names a column with it; an ``INSERT ... SELECT`` list is exempt
+  (the target columns name the values);
 - after ``AS`` (an alias or a ``CAST`` type) or after ``FROM``/``JOIN``/``INTO``/``UPDATE``/``TABLE``/``EXISTS``:
   refused (the latter checked while rendering, see ``query.IDENTIFIER_POSITIONS``);
 - in ``LIMIT``, ``OFFSET`` and ``FETCH FIRST/NEXT``: allowed for ``int`` inputs only. SQLite, PostgreSQL
@@ -59,6 +61,13 @@ def _problem(items: list[Lexeme], i: int, kind: str) -> str | None:
     clause, at = _clause(items, i)
     if clause in COUNT_WORDS:
         return None if kind == "int" else f"is a row count ({clause.upper()}): declare the input as int"
+    if clause == "select" and items[i].pasted and _is_named_item(items, i) and not _feeds_insert(items, at):
+        return (
+            f"is a whole SELECT list item written as {{{{ .inputs.{name} }}}}, named or not: upstream pastes the "
+            f"input's text there, so it names a column; bound, it would return the input itself on every row. To "
+            f"name a column write "
+            f"{identifier}; to return the value write `:{name} as {name}`"
+        )
     if not _ends_item(after):
         return None  # an operand (`:x + 1`, `:x::date`) or a named value (`:x as label`, `:x label`)
     if clause == "by":
@@ -109,6 +118,19 @@ def _clause(items: list[Lexeme], i: int) -> tuple[str, int]:
         elif depth == 0 and lexeme.kind == "punct" and text == ";":
             break
     return "", -1
+
+
+def _is_named_item(items: list[Lexeme], i: int) -> bool:
+    """Whether the item starting at ``i`` is the placeholder alone, maybe with an alias (``x``, ``x as c``, ``x c``)."""
+    after = items[i + 1] if i + 1 < len(items) else None
+    if _ends_item(after):
+        return True
+    if _is_word(after, "as"):
+        i += 1
+        after = items[i + 1] if i + 1 < len(items) else None
+    if after is None or after.kind not in ("word", "name"):
+        return False
+    return _ends_item(items[i + 2] if i + 2 < len(items) else None)
 
 
 def _ends_item(after: Lexeme | None) -> bool:

@@ -2,7 +2,9 @@
 
 Upstream string-interpolates ``{{ .inputs.x }}`` into the SQL text, so ``x' or '1'='1`` rewrites the
 query. Here every placeholder becomes a bound parameter ``:x``; quotes around a placeholder
-(``'{{.inputs.x}}'``, upstream style) are part of the placeholder. What binding cannot express, a
+(``'{{.inputs.x}}'``, upstream style) are part of the placeholder, and make it a text value: an input of
+another type binds its text form (``str(value)``, what upstream's interpolation put between the quotes), so
+``strftime('%Y', d) = '{{ .inputs.year }}'`` with ``year: int`` compares text with text. What binding cannot express, a
 table or column name, must be asked for explicitly with ``{{ .inputs.x | identifier }}``: the value
 is then checked against a strict pattern and quoted by the database's dialect at run time. A
 placeholder where a name is almost surely meant (``order by {{ .inputs.col }}``) is refused: see
@@ -27,6 +29,8 @@ from flytekitplugins.prebuilt.sql.positions import check_value_positions
 NATIVE_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")  # SQLAlchemy text() bind syntax
 IDENTIFIER_MARK = "{{identifier:%s}}"
 IDENTIFIER_MARK_RE = re.compile(r"\{\{identifier:(\w+)\}\}")
+PASTED_MARK = "{{value:%s}}"  # an unquoted upstream placeholder until its position is checked, then ':name'
+PASTED_MARK_RE = re.compile(r"\{\{value:(\w+)\}\}")
 IDENTIFIER_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")
 # keywords after which a bare value placeholder is almost surely meant as a table name
 IDENTIFIER_POSITIONS = {"from", "join", "into", "update", "table", "exists"}
@@ -39,7 +43,13 @@ SCALAR_KINDS = {
     datetime.datetime: "datetime",
     datetime.date: "date",
 }
-PARAMETER_KINDS = {*SCALAR_KINDS.values(), *(f"list[{k}]" for t, k in SCALAR_KINDS.items() if t is not bool)}
+# 'text:<kind>': a quoted placeholder of a non-str input, bound as the value's text form
+TEXT_KINDS = {f"text:{k}" for k in SCALAR_KINDS.values() if k != "str"}
+PARAMETER_KINDS = {
+    *SCALAR_KINDS.values(),
+    *(f"list[{k}]" for t, k in SCALAR_KINDS.items() if t is not bool),
+    *TEXT_KINDS,
+}
 
 
 @dataclass(frozen=True)
@@ -74,49 +84,73 @@ def parameter_kind(python_type: typing.Any) -> str | None:
 def parse_query(template: str, inputs: dict[str, typing.Any], field: str = "query_template") -> ParsedQuery:
     if not isinstance(template, str) or not template.strip():
         raise ConfigError(field, "expected a non-empty SQL text")
-    parameters: dict[str, str] = {}
-    identifiers: list[str] = []
-
-    def use(name: str, modifier: str | None, previous_word: str) -> str:
-        if name not in inputs:
-            raise ConfigError(field, f"placeholder for {name!r} names no input; inputs are {sorted(inputs) or 'none'}")
-        if modifier:
-            if modifier.lower() != "identifier":
-                raise ConfigError(
-                    field, f"unknown placeholder filter {modifier!r} on {name!r}; the only one is 'identifier'"
-                )
-            if inputs[name] is not str:
-                raise ConfigError(f"inputs.{name}", "an identifier input must be of type str")
-            identifiers.append(name) if name not in identifiers else None
-            return IDENTIFIER_MARK % name
-        if previous_word in IDENTIFIER_POSITIONS:
-            raise ConfigError(
-                field,
-                f"{{{{.inputs.{name}}}}} follows {previous_word.upper()}, where a table name goes; bound parameters "
-                f"cannot name tables or columns: write {{{{ .inputs.{name} | identifier }}}}",
-            )
-        bind(name)
-        return f":{name}"
-
-    def bind(name: str) -> None:
-        if name not in inputs:
-            raise ConfigError(field, f"bind parameter :{name} names no input; inputs are {sorted(inputs) or 'none'}")
-        kind = parameter_kind(inputs[name])
-        if kind is None:
-            raise ConfigError(
-                f"inputs.{name}",
-                f"type {getattr(inputs[name], '__name__', inputs[name])} cannot be bound as a SQL parameter; "
-                f"use int, float, str, bool, datetime, date or a list of those",
-            )
-        parameters[name] = kind
-
-    statements = [_render(s, use, bind, field) for s in split_statements(template)]
+    placeholders = _Placeholders(inputs, field)
+    statements = [_render(s, placeholders, field) for s in split_statements(template)]
     statements = [s for s in statements if s.strip()]
     if not statements:
         raise ConfigError(field, "holds no SQL statement")
     for statement in statements:
-        check_value_positions(statement, parameters, field)
-    return ParsedQuery(tuple(statements), parameters, tuple(identifiers))
+        check_value_positions(statement, placeholders.parameters, field)
+    statements = [PASTED_MARK_RE.sub(r":\1", s) for s in statements]
+    return ParsedQuery(tuple(statements), placeholders.parameters, tuple(placeholders.identifiers))
+
+
+class _Placeholders:
+    """What each placeholder of a template becomes, and the parameters and identifiers they add up to."""
+
+    def __init__(self, inputs: dict[str, typing.Any], field: str):
+        self.inputs, self.field = inputs, field
+        self.parameters: dict[str, str] = {}
+        self.identifiers: list[str] = []
+
+    def use(self, name: str, modifier: str | None, previous_word: str, quoted: bool) -> str:
+        """The text an upstream-style placeholder becomes."""
+        if name not in self.inputs:
+            raise ConfigError(
+                self.field, f"placeholder for {name!r} names no input; inputs are {sorted(self.inputs) or 'none'}"
+            )
+        if modifier:
+            return self._identifier(name, modifier)
+        if previous_word in IDENTIFIER_POSITIONS:
+            raise ConfigError(
+                self.field,
+                f"{{{{.inputs.{name}}}}} follows {previous_word.upper()}, where a table name goes; bound parameters "
+                f"cannot name tables or columns: write {{{{ .inputs.{name} | identifier }}}}",
+            )
+        self.bind(name, as_text=quoted)
+        return f":{name}" if quoted else PASTED_MARK % name
+
+    def bind(self, name: str, as_text: bool = False) -> None:
+        if name not in self.inputs:
+            raise ConfigError(
+                self.field, f"bind parameter :{name} names no input; inputs are {sorted(self.inputs) or 'none'}"
+            )
+        kind = parameter_kind(self.inputs[name])
+        if kind is None:
+            raise ConfigError(
+                f"inputs.{name}",
+                f"type {getattr(self.inputs[name], '__name__', self.inputs[name])} cannot be bound as a SQL "
+                f"parameter; use int, float, str, bool, datetime, date or a list of those",
+            )
+        if as_text and f"text:{kind}" in TEXT_KINDS:
+            kind = f"text:{kind}"
+        if self.parameters.setdefault(name, kind) != kind:
+            raise ConfigError(
+                self.field,
+                f"input {name!r} is used both in quotes ('{{{{.inputs.{name}}}}}', its text) and without (its "
+                f"{kind.removeprefix('text:')} value); use one form, or CAST in the query",
+            )
+
+    def _identifier(self, name: str, modifier: str) -> str:
+        if modifier.lower() != "identifier":
+            raise ConfigError(
+                self.field, f"unknown placeholder filter {modifier!r} on {name!r}; the only one is 'identifier'"
+            )
+        if self.inputs[name] is not str:
+            raise ConfigError(f"inputs.{name}", "an identifier input must be of type str")
+        if name not in self.identifiers:
+            self.identifiers.append(name)
+        return IDENTIFIER_MARK % name
 
 
 def split_statements(sql: str) -> list[str]:
@@ -156,7 +190,7 @@ def _has_code(statement: str) -> bool:
     return any(kind == "code" and statement[b:e].strip() for kind, b, e in tokens(statement))
 
 
-def _render(statement: str, use, bind, field: str) -> str:
+def _render(statement: str, placeholders: _Placeholders, field: str) -> str:
     out: list[str] = []
     for kind, b, e in tokens(statement):
         text = statement[b:e]
@@ -168,26 +202,26 @@ def _render(statement: str, use, bind, field: str) -> str:
                     f"placeholder inside the string literal {text}: a bound value is a whole literal; build the "
                     f"text in SQL instead, e.g. '%' || {{{{.inputs.x}}}} || '%'",
                 )
-            out.append(use(whole.group(1), whole.group(2), _previous_word(out)))
+            out.append(placeholders.use(whole.group(1), whole.group(2), _previous_word(out), quoted=True))
         elif kind == "code":
-            out.append(_render_code(text, out, use, bind))
+            out.append(_render_code(text, out, placeholders))
         else:
             # ':' inside literals and comments is text, not a bind (text() unescapes '\:')
             out.append(text.replace(":", "\\:") if kind in ("string", "comment", "dollar") else text)
     return "".join(out)
 
 
-def _render_code(text: str, before: list[str], use, bind) -> str:
+def _render_code(text: str, before: list[str], placeholders: _Placeholders) -> str:
     pieces, last = [], 0
     for m in PLACEHOLDER.finditer(text):
         pieces.append(text[last : m.start()])
         # quotes glued to a placeholder ('{{.inputs.x}}' split across tokens cannot happen; "..." is an identifier)
-        pieces.append(use(m.group(1), m.group(2), _previous_word(before + pieces)))
+        pieces.append(placeholders.use(m.group(1), m.group(2), _previous_word(before + pieces), quoted=False))
         last = m.end()
     pieces.append(text[last:])
     rendered = "".join(pieces)
     for m in NATIVE_BIND.finditer(rendered):
-        bind(m.group(1))
+        placeholders.bind(m.group(1))
     return rendered
 
 

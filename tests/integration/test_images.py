@@ -61,9 +61,7 @@ def executor_imports(task_type: str) -> set[str]:
 
 
 def test_the_executor_import_scan_sees_lazy_imports():
-    assert {"sqlalchemy", "pyarrow", "adbc_driver_sqlite", "adbc_driver_postgresql", "flytekit"} <= executor_imports(
-        "sql"
-    )
+    assert {"sqlalchemy", "pyarrow", "adbc_driver_postgresql", "flytekit"} <= executor_imports("sql")
     assert "flytekit" in executor_imports("script") and "sqlalchemy" not in executor_imports("script")
 
 
@@ -125,7 +123,7 @@ def test_offline_build_from_a_wheelhouse_without_any_network():
                 tag,
                 "python",
                 "-c",
-                "import flytekitplugins.prebuilt.executors.sql, adbc_driver_sqlite, psycopg2; print('ok')",
+                "import flytekitplugins.prebuilt.executors.sql, adbc_driver_postgresql, psycopg2; print('ok')",
             ],
             capture_output=True,
             text=True,

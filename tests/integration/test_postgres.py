@@ -191,3 +191,22 @@ def test_the_image_reaches_postgres_by_service_name_on_a_compose_network(compose
         Emulator(str(tmp_path), secrets={("warehouse", "password"): compose_postgres.password}).run(
             task, in_container=True, retries=0
         )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_the_tasks_timeout_cancels_the_statement_on_the_server(pg, password_env, reader):
+    """The task's timeout stops the query through the driver (ADBC's or psycopg2's cancel): USER:Timeout."""
+    import datetime
+
+    from flytekitplugins.prebuilt.kit import UserError
+
+    slow = SQLTask(
+        "slow",
+        "select pg_sleep(60) as slept",
+        SQLConfig(url=pg.url_without_password, password_secret=PASSWORD, reader=reader),
+        timeout=datetime.timedelta(seconds=1),
+    )
+    with pytest.raises(Exception) as failure:
+        slow()
+    assert isinstance(failure.value.value, UserError) and failure.value.error_code == "USER:Timeout"

@@ -227,7 +227,7 @@ def test_counts_and_named_values_bind_where_the_rule_allows_them(people_db, read
     """LIMIT/OFFSET take int inputs (SQLite binds them); a value in the select list is fine once it is named."""
     t = SQLTask(
         "page",
-        "select id, {{.inputs.tag}} as tag from people order by id limit {{.inputs.size}} offset :skip",
+        "select id, :tag as tag from people order by id limit {{.inputs.size}} offset :skip",
         SQLConfig(url=f"sqlite:///{people_db}", reader=reader),
         inputs={"size": int, "skip": int, "tag": str},
     )

@@ -17,13 +17,19 @@ import tarfile
 import tempfile
 from pathlib import Path
 from typing import Iterator
+from unittest import mock
 
 import pandas
 import pytest
+from click.testing import CliRunner
 from flyteidl.admin import task_pb2
 from flytekit import kwtypes, task, workflow
+from flytekit.clients.friendly import SynchronousFlyteClient
+from flytekit.clis.sdk_in_container import pyflyte
+from flytekit.core import context_manager
 from flytekit.core.context_manager import SecretsManager
 from flytekit.models.security import Secret
+from flytekit.remote import FlyteRemote
 from flytekit.types.schema import FlyteSchema
 
 # DIFFERENCE: our classes and executor instead of flytekitplugins.sqlalchemy's (the one line a user changes)
@@ -225,9 +231,39 @@ def test_task_serialization_deserialization_with_secret(sql_server):
     assert r.iat[0, 0] == 1
 
 
-# DIFFERENCE: upstream runs `pyflyte register` against a mocked FlyteRemote and client; the suite uses no mocks,
-# so the same module goes through `pyflyte package`, which serializes exactly what register would send.
-def test_register_sql_task(tmp_path):
+@mock.patch("flytekit.configuration.plugin.FlyteRemote", spec=FlyteRemote)
+@mock.patch("flytekit.clients.friendly.SynchronousFlyteClient", spec=SynchronousFlyteClient)
+def test_register_sql_task(mock_client, mock_remote):
+    mock_remote._client = mock_client
+    mock_remote.return_value._version_from_hash.return_value = "dummy_version_from_hash"
+    mock_remote.return_value.fast_package.return_value = "dummy_md5_bytes", "dummy_native_url"
+    runner = CliRunner()
+    context_manager.FlyteEntities.entities.clear()
+    # DIFFERENCE: our classes (the one line a user changes)
+    sql_task = """
+from flytekitplugins.prebuilt.sql import SQLAlchemyConfig, SQLAlchemyTask
+
+tk = SQLAlchemyTask(
+    "test",
+    query_template="select * from tracks",
+    task_config=SQLAlchemyConfig(
+        uri="sqlite://",
+    ),
+)
+"""
+    with runner.isolated_filesystem():
+        os.makedirs("core", exist_ok=True)
+        with open(os.path.join("core", "sql_task.py"), "w") as f:
+            f.write(sql_task)
+            f.close()
+        result = runner.invoke(pyflyte.main, ["register", "core"])
+        assert "Successfully registered 1 entities" in result.output
+        shutil.rmtree("core")
+
+
+# Not upstream's: the same module through `pyflyte package`, which serializes what register would send, checked
+# down to the executor the template names.
+def test_package_sql_task(tmp_path):
     sql_task = """
 from flytekitplugins.prebuilt.sql import SQLAlchemyConfig, SQLAlchemyTask
 

@@ -13,6 +13,19 @@ def test_upstream_placeholders_become_bound_parameters_quoted_or_not():
     assert q.parameters == {"name": "str", "n": "int"}
 
 
+def test_a_quoted_placeholder_binds_the_text_of_a_non_str_input():
+    """Upstream pastes `'{{ .inputs.year }}'` as the text '2024': quoted, an input of another type binds its text."""
+    q = parse_query(
+        "select * from t where strftime('%Y', d) = '{{ .inputs.year }}' and d = '{{.inputs.day}}' "
+        "and s = '{{.inputs.s}}'",
+        {"year": int, "day": datetime.date, "s": str},
+    )
+    assert q.statements == ("select * from t where strftime('%Y', d) = :year and d = :day and s = :s",)
+    assert q.parameters == {"year": "text:int", "day": "text:date", "s": "str"}
+    with pytest.raises(ConfigError, match="input 'y' is used both in quotes"):
+        parse_query("select * from t where a = '{{.inputs.y}}' or b = {{.inputs.y}}", {"y": int})
+
+
 def test_native_binds_lists_and_dates_are_typed():
     q = parse_query("select * from t where id in :ids and d > :day", {"ids": List[int], "day": datetime.date})
     assert q.parameters == {"ids": "list[int]", "day": "date"}
@@ -67,6 +80,8 @@ NOT_A_VALUE = [  # (template, inputs, what the error says)
     ("select {{.inputs.col}}", {"col": str}, "whole SELECT list item"),
     ("select a, :col from t", {"col": str}, "whole SELECT list item"),
     ("select distinct {{.inputs.col}} from t", {"col": str}, "whole SELECT list item"),
+    ("select {{.inputs.col}} as c from t", {"col": str}, "whole SELECT list item written as {{ .inputs.col }}"),
+    ("select a, {{ .inputs.col }} c, b from t", {"col": str}, "named or not"),
     ("select a, case when b then 1 else 2 end, :col from t", {"col": str}, "whole SELECT list item"),
     ("select * from t where id in (select :x from u)", {"x": int}, "whole SELECT list item"),
     ("select a as {{.inputs.alias}} from t", {"alias": str}, "follows AS"),
@@ -108,6 +123,9 @@ VALUES = [  # placeholders in value positions, and the positions the rule allows
     "update t set a = :x where b = :n",
     "select * from {{ .inputs.col | identifier }} order by {{ .inputs.col | identifier }}",
     "select ':x' as c from t order by 1 -- :x",
+    "select '{{.inputs.x}}' as x from t",
+    "select {{.inputs.x}} + 1 as y, a from t",
+    "insert into t select {{.inputs.x}}, :n",
 ]
 
 

@@ -1,0 +1,140 @@
+"""One answer whatever the reader: the same SQLite query through either reader gives the same rows, schema and
+errors (docs/sql.md, "How results are read"). SQLite is read by Python's sqlite3 on every path."""
+
+import datetime
+import sqlite3
+
+import pyarrow.parquet as pq
+import pytest
+from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
+from flytekitplugins.prebuilt.kit import UserError
+from flytekitplugins.prebuilt.sql import SQLConfig, SQLTask
+
+READERS = ["adbc", "sqlalchemy"]
+
+
+def table(task, **inputs):
+    return pq.read_table(task(**inputs).literal.uri)
+
+
+def user_error(task, **inputs) -> Exception:
+    """The error a run ends with; it must be a USER error, which Flyte does not retry."""
+    with pytest.raises(Exception) as failure:
+        task(**inputs)
+    assert isinstance(failure.value.value, UserError), failure.value
+    return failure.value
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_datetime_inputs_bind_as_pythons_sqlite3_binds_them(people_db, reader):
+    """SQLite compares dates as text, stored as '2020-01-02 00:00:00': a bound datetime must have that form, or
+    `born >= :since` loses the boundary day."""
+    t = SQLTask(
+        "since",
+        "select count(*) as n from people where born >= :since and born < :until and date(born) <= :day",
+        SQLConfig(url=f"sqlite:///{people_db}", reader=reader),
+        inputs={"since": datetime.datetime, "until": datetime.datetime, "day": datetime.date},
+    )
+    since, until = datetime.datetime(2020, 1, 2), datetime.datetime(2020, 1, 3)
+    assert table(t, since=since, until=until, day=datetime.date(2020, 1, 2))["n"].to_pylist() == [2]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_every_reader_runs_the_sqlite_of_pythons_sqlite3(people_db, reader):
+    """One SQLite build: float arithmetic (`round(avg(x), 2)`, `ntile`) differs between builds in the last digit."""
+    t = SQLTask(
+        "v",
+        "select sqlite_version() as v, round(avg(score * 1.1), 2) as a from people",
+        SQLConfig(url=f"sqlite:///{people_db}", reader=reader),
+    )
+    with sqlite3.connect(people_db) as db:
+        expected = db.execute("select round(avg(score * 1.1), 2) from people").fetchone()[0]
+    assert table(t).to_pylist() == [{"v": sqlite3.sqlite_version, "a": expected}]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_an_in_memory_database_reads_on_every_reader(reader):
+    """`sqlite://` is read by sqlite3 too, whose rows the prefetch thread reads (sqlite3 checks threads)."""
+    t = SQLTask("mem", "select :n * 2 as doubled", SQLConfig(url="sqlite://", reader=reader), inputs={"n": int})
+    assert table(t, n=21)["doubled"].to_pylist() == [42]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_column_of_mixed_types_is_a_user_error_naming_it(people_db, reader):
+    with sqlite3.connect(people_db) as db:
+        db.execute("create table loose (k integer, v)")
+        db.executemany("insert into loose values (?, ?)", [(1, 1), (2, 3.5), (3, "x"), (4, None)])
+    mixed = SQLTask("m", "select k, v from loose order by k", SQLConfig(url=f"sqlite:///{people_db}", reader=reader))
+    message = str(user_error(mixed))
+    assert "column 'v'" in message and "INTEGER, REAL, TEXT" in message and "CAST" in message
+    numbers = SQLTask(
+        "n", "select v from loose where k < 3 order by k", SQLConfig(url=f"sqlite:///{people_db}", reader=reader)
+    )
+    result = table(numbers)  # integers and reals in one column: float64, losslessly
+    assert str(result.schema.field("v").type) == "double" and result["v"].to_pylist() == [1.0, 3.5]
+
+
+def test_an_empty_result_of_untyped_expressions_has_one_schema(people_db):
+    """Expressions have no declared type in SQLite: with no rows both readers say int64 (docs/sql.md)."""
+    schemas = [
+        table(
+            SQLTask(
+                "e",
+                "select null as nil, :tag as tag, score * 2 as twice, id from people where id < :low",
+                SQLConfig(url=f"sqlite:///{people_db}", reader=reader),
+                inputs={"tag": str, "low": int},
+            ),
+            tag="t",
+            low=0,
+        ).schema
+        for reader in READERS
+    ]
+    assert schemas[0] == schemas[1]
+    assert {f.name: str(f.type) for f in schemas[0]} == {
+        "nil": "int64",
+        "tag": "int64",
+        "twice": "int64",
+        "id": "int64",
+    }
+
+
+@pytest.mark.parametrize("path", ["in-process", "emulated"])
+@pytest.mark.parametrize("reader", READERS)
+def test_duplicate_column_names_are_a_user_error_suggesting_aliases(people_db, tmp_path, reader, path):
+    t = SQLTask(
+        "dup",
+        "select a.name, b.name, a.id from people a join people b on a.id = b.id + 1",
+        SQLConfig(url=f"sqlite:///{people_db}", reader=reader),
+    )
+    if path == "in-process":
+        message = str(user_error(t))
+    else:
+        with pytest.raises(TaskFailed) as failure:
+            Emulator(str(tmp_path)).run(t, retries=0)
+        assert failure.value.origin == "USER" and not failure.value.recoverable
+        message = failure.value.message
+    assert "several columns named 'name'" in message and "aliases" in message
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_quoted_placeholder_binds_the_text_of_its_value(people_db, reader):
+    """Upstream pastes `'{{ .inputs.year }}'` as the text '2020'; bound as the int 2020 it equals no text."""
+    t = SQLTask(
+        "year",
+        "select count(*) as n from people where strftime('%Y', born) = '{{ .inputs.year }}'",
+        SQLConfig(url=f"sqlite:///{people_db}", reader=reader),
+        inputs={"year": int},
+    )
+    assert table(t, year=2020)["n"].to_pylist() == [50] and table(t, year=2021)["n"].to_pylist() == [0]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_the_tasks_timeout_stops_a_query_that_never_ends(people_db, reader):
+    forever = SQLTask(
+        "forever",
+        "with recursive r(i) as (select 1 union all select i + 1 from r) select count(*) as n from r",
+        SQLConfig(url=f"sqlite:///{people_db}", reader=reader),
+        timeout=datetime.timedelta(seconds=1),
+    )
+    error = user_error(forever)
+    assert error.error_code == "USER:Timeout" and "timeout (0:00:01)" in str(error)
