@@ -94,9 +94,9 @@ lint: $(VENV)/.installed typecheck  ## ruff: style, errors, complexity (C901) an
 # mypy reads the package under its import names: plugins/ and executors/ linked as flytekitplugins.prebuilt(.executors)
 # in $(TYPECHECK_TREE) (pyproject's [tool.mypy] mypy_path), as the editable install's import hook maps them
 TYPECHECK_TREE := build/typecheck/flytekitplugins/prebuilt
-TYPECHECKED := -p flytekitplugins.prebuilt.kit $(patsubst plugins/%/spec.py,-m flytekitplugins.prebuilt.%.spec,$(filter-out plugins/kit/spec.py,$(wildcard plugins/*/spec.py)))
+TYPECHECKED := -p flytekitplugins.prebuilt.kit -p flytekitplugins.prebuilt.executors.train $(patsubst plugins/%/spec.py,-m flytekitplugins.prebuilt.%.spec,$(filter-out plugins/kit/spec.py,$(wildcard plugins/*/spec.py)))
 
-typecheck: $(VENV)/.installed  ## mypy ([tool.mypy]) on the authoring kit and every task type's spec
+typecheck: $(VENV)/.installed  ## mypy ([tool.mypy]) on the authoring kit, every task type's spec and the train executor (a ScriptExecutor[TrainConfig])
 	@rm -rf $(TYPECHECK_TREE) && mkdir -p $(TYPECHECK_TREE)
 	@for entry in plugins/*; do ln -s "$(CURDIR)/$$entry" $(TYPECHECK_TREE)/; done
 	@ln -s "$(CURDIR)/executors" $(TYPECHECK_TREE)/executors
