@@ -360,6 +360,7 @@ def page_runs(tmp_path_factory):
 
 # ------------------------------------------------------------------ the tests
 
+
 def needs_images_up_to(block: Block) -> bool:
     """Whether running the block needs the images: it, or an earlier block of its page that runs first, does."""
     return any(b.needs_images for b in BLOCKS if b.page == block.page and b.line <= block.line and not b.not_run)
