@@ -18,6 +18,7 @@ from flytekitplugins.prebuilt.script.spec import ScriptExtras
 from flytekitplugins.prebuilt.train.config import (
     BACKEND_VARIABLE,
     CHECKPOINT_VARIABLE,
+    COLLECTIVE_TIMEOUT_VARIABLE,
     METRICS_VARIABLE,
     TENSORBOARD_DIR,
     TENSORBOARD_VARIABLE,
@@ -62,6 +63,7 @@ class TrainExecutor(ScriptExecutor):
             env = {
                 **env,
                 BACKEND_VARIABLE: launch.backend(config, gpus),
+                COLLECTIVE_TIMEOUT_VARIABLE: str(config.collective_timeout_seconds),
                 CHECKPOINT_VARIABLE: str(folder),
                 METRICS_VARIABLE: str(metrics_file),
                 TENSORBOARD_VARIABLE: str(tensorboard),
@@ -73,7 +75,10 @@ class TrainExecutor(ScriptExecutor):
                 _run(command, env, cwd, config, on_line=watcher)
             except ScriptExited as exited:
                 ranks, launcher = failures.read_failures(log_dir), failures.launcher_error(launcher_file)
-                raise failures.explain(ranks, launcher, watcher.signalled, str(exited), watcher.signal_times) from None
+                finished = failures.read_finished(log_dir)
+                raise failures.explain(
+                    ranks, launcher, watcher.signalled, str(exited), watcher.signal_times, finished
+                ) from None
             finally:
                 if node.writes_outputs:
                     records, skipped = metrics.read_metrics(metrics_file)

@@ -16,6 +16,8 @@ This file runs in the user's environment, which does not have this package: it i
 """
 
 import ctypes
+import datetime
+import functools
 import json
 import os
 import runpy
@@ -25,6 +27,8 @@ import time
 import traceback
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+COLLECTIVE_TIMEOUT_VARIABLE = "PREBUILT_COLLECTIVE_TIMEOUT"  # TrainConfig.collective_timeout_seconds
+FINISHED_FILE = "finished"  # beside the rank's error file: it ended without an error, and when
 
 
 def main() -> None:
@@ -45,15 +49,57 @@ def main() -> None:
         def target():
             return runpy.run_path(script, run_name="__main__")
 
+    _default_collective_timeout()
     try:
         target()
     except SystemExit as stop:
         if stop.code not in (None, 0):
             record(stop)
+        else:
+            record_finished()
         raise
     except BaseException as error:
         record(error)
         raise
+    record_finished()
+
+
+def _default_collective_timeout() -> None:
+    """Make ``$PREBUILT_COLLECTIVE_TIMEOUT`` the default ``timeout`` of ``torch.distributed.init_process_group``:
+    torch has no environment variable for it (its default comes from ``torch.distributed.constants``, bound into
+    ``distributed_c10d`` at import), so the public function is wrapped before the user's code imports it. A
+    ``timeout`` the script passes is kept."""
+    seconds = os.environ.get(COLLECTIVE_TIMEOUT_VARIABLE, "")
+    if not seconds.isdigit():
+        return
+    try:
+        import torch.distributed as dist
+        from torch.distributed import distributed_c10d
+    except ImportError:  # no torch here: the user's import will say so
+        return
+    original = dist.init_process_group
+
+    @functools.wraps(original)
+    def init_process_group(*args, **kwargs):
+        if len(args) < 3 and kwargs.get("timeout") is None:  # (backend, init_method, timeout, ...)
+            kwargs["timeout"] = datetime.timedelta(seconds=int(seconds))
+        return original(*args, **kwargs)
+
+    dist.init_process_group = distributed_c10d.init_process_group = init_process_group
+
+
+def record_finished() -> None:
+    """Note that this rank ended without an error: a rank that ends while the others still wait for it in a
+    collective is the cause of their communication errors (``failures.py``)."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return
+    data = {"rank": _integer(os.environ.get("RANK")), "time_ns": time.time_ns()}
+    try:
+        with open(os.path.join(os.path.dirname(path), FINISHED_FILE), "w") as file:
+            json.dump(data, file)
+    except OSError:
+        return
 
 
 def _die_with_launcher() -> None:

@@ -113,19 +113,7 @@ def _check_type(value: Any, hint: Any, field: str) -> None:
     if hint is Any:
         return
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return
-        problems = []
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _check_type(value, option, field)
-            except ConfigError as error:
-                problems.append(error)
-        raise (
-            problems[0]
-            if len(problems) == 1
-            else ConfigError(field, f"expected {_describe(hint)}, got {_shown(value)}")
-        )
+        return _check_union(value, hint, field)
     if origin is tuple:
         if not isinstance(value, (tuple, list)):
             raise ConfigError(field, f"expected a list of {_describe(args[0])}, got {_shown(value)}")
@@ -133,13 +121,7 @@ def _check_type(value: Any, hint: Any, field: str) -> None:
             _check_type(item, args[0], field)
         return
     if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(field, f"expected a mapping, got {_shown(value)}")
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ConfigError(field, f"keys must be strings, got {_shown(key)}")
-            _check_type(item, args[1], f"{field}.{key}")
-        return
+        return _check_mapping(value, args[1], field)
     if isinstance(hint, type) and issubclass(hint, PrebuiltConfig):
         if not isinstance(value, hint):
             raise ConfigError(field, f"expected a {hint.__name__}, got {_shown(value)}")
@@ -152,6 +134,30 @@ def _check_type(value: Any, hint: Any, field: str) -> None:
         or (hint is not bool and isinstance(value, bool))
     ):
         raise ConfigError(field, f"expected {_describe(hint)}, got {_shown(value)}")
+
+
+def _check_mapping(value: Any, item_hint: Any, field: str) -> None:
+    if not isinstance(value, dict):
+        raise ConfigError(field, f"expected a mapping, got {_shown(value)}")
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ConfigError(field, f"keys must be strings, got {_shown(key)}")
+        _check_type(item, item_hint, f"{field}.{key}")
+
+
+def _check_union(value: Any, hint: Any, field: str) -> None:
+    args = typing.get_args(hint)
+    if value is None and type(None) in args:
+        return
+    problems = []
+    for option in (a for a in args if a is not type(None)):
+        try:
+            return _check_type(value, option, field)
+        except ConfigError as error:
+            problems.append(error)
+    raise (
+        problems[0] if len(problems) == 1 else ConfigError(field, f"expected {_describe(hint)}, got {_shown(value)}")
+    )
 
 
 def _describe(hint: Any) -> str:

@@ -94,14 +94,7 @@ class TrainConfig(ScriptConfig):
             )
         check_integer(self.processes_per_node, self.field_name("processes_per_node"))
         check_integer(self.nodes, self.field_name("nodes"), minimum=1)
-        check_integer(self.collective_timeout_seconds, self.field_name("collective_timeout_seconds"), minimum=1)
-        if parse_quantity(self.checkpoint_max_size, self.field_name("checkpoint_max_size")) <= 0:
-            raise ConfigError(self.field_name("checkpoint_max_size"), "must be positive")
-        for name in ("run_policy", "master", "worker"):
-            if getattr(self, name) is not None and self.nodes == 1:
-                raise ConfigError(
-                    self.field_name(name), "applies to a Kubeflow PyTorchJob: set nodes > 1, or leave it out"
-                )
+        self._validate_production()
         if self.backend not in BACKENDS:
             raise ConfigError(self.field_name("backend"), f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
         for name in [*self.env, *self.secret_env]:
@@ -117,6 +110,17 @@ class TrainConfig(ScriptConfig):
                 f"{self.tensorboard_output!r} is also in artifacts with another path; the output receives "
                 f"${TENSORBOARD_VARIABLE}, remove it from artifacts",
             )
+
+    def _validate_production(self) -> None:
+        """Timeouts, the checkpoint cap and the PyTorchJob's settings (docs/train/multi-node.md)."""
+        check_integer(self.collective_timeout_seconds, self.field_name("collective_timeout_seconds"), minimum=1)
+        if parse_quantity(self.checkpoint_max_size, self.field_name("checkpoint_max_size")) <= 0:
+            raise ConfigError(self.field_name("checkpoint_max_size"), "must be positive")
+        for name in ("run_policy", "master", "worker"):
+            if getattr(self, name) is not None and self.nodes == 1:
+                raise ConfigError(
+                    self.field_name(name), "applies to a Kubeflow PyTorchJob: set nodes > 1, or leave it out"
+                )
 
     @property
     def script(self) -> str:
