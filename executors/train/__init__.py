@@ -57,7 +57,8 @@ class TrainExecutor(ScriptExecutor):
         tensorboard = cwd / TENSORBOARD_DIR
         tensorboard.mkdir(parents=True, exist_ok=True)
         # Saved and restored together: a resumed attempt appends to the curves of the attempts before it.
-        with checkpoints.checkpoint_folder(state / "checkpoint", save=node.writes_outputs) as saved:
+        cap = config.checkpoint_max_bytes
+        with checkpoints.checkpoint_folder(state / "checkpoint", save=node.writes_outputs, max_bytes=cap) as saved:
             folder, metrics_file = saved / "files", saved / "metrics.jsonl"
             folder.mkdir(exist_ok=True)
             env = {

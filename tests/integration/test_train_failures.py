@@ -233,3 +233,27 @@ def test_the_collective_timeout_is_init_process_groups_default_unless_the_script
     assert timeout(collective_timeout_seconds=42) == (42, "42")
     assert timeout() == (1800, "1800")
     assert timeout("own", collective_timeout_seconds=42) == (99, "42")
+
+
+def test_outputs_written_by_a_rank_other_than_0_are_ignored(tmp_path):
+    """Rank 1 writes its outputs after rank 0 (a barrier orders them): the last writer used to win."""
+    script = """
+        import json, os, torch.distributed as dist
+        dist.init_process_group(os.environ["PREBUILT_DIST_BACKEND"])
+        def write():
+            with open(os.environ["PREBUILT_OUTPUTS_FILE"], "w") as out:
+                json.dump({"rank": dist.get_rank()}, out)
+        if dist.get_rank() == 0:
+            write()
+        dist.barrier()
+        if dist.get_rank() == 1:
+            write()
+        dist.destroy_process_group()
+        """
+    task = TrainTask(
+        "outputs", source=bundle(tmp_path, script), command=["main.py"], processes_per_node=2, dependencies="none",
+        outputs={"rank": int},
+    )  # fmt: skip
+    run = Emulator(str(tmp_path / "store")).run(task, {})
+    assert run.outputs == {"rank": 0}
+    assert "rank 1 wrote $PREBUILT_OUTPUTS_FILE: ignored, the task's outputs are rank 0's" in run.logs
