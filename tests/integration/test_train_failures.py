@@ -257,3 +257,33 @@ def test_outputs_written_by_a_rank_other_than_0_are_ignored(tmp_path):
     run = Emulator(str(tmp_path / "store")).run(task, {})
     assert run.outputs == {"rank": 0}
     assert "rank 1 wrote $PREBUILT_OUTPUTS_FILE: ignored, the task's outputs are rank 0's" in run.logs
+
+
+def test_a_pytorchjob_with_a_run_policy_and_roles_runs_in_the_emulator(tmp_path):
+    """The emulator decodes the job as Flyte's plugin does (unknown keys ignored) and runs a master and a worker;
+    the run policy and the roles' resources are the operator's and the plugin's to apply (docs/train/multi-node.md)."""
+    from flytekitplugins.prebuilt.train import Role, RunPolicy
+
+    script = """
+        import json, os, torch, torch.distributed as dist
+        dist.init_process_group(os.environ["PREBUILT_DIST_BACKEND"])
+        total = torch.ones(1)
+        dist.all_reduce(total)
+        if dist.get_rank() == 0:
+            with open(os.environ["PREBUILT_OUTPUTS_FILE"], "w") as out:
+                json.dump({"ranks": int(total.item())}, out)
+        dist.destroy_process_group()
+        """
+    task = TrainTask(
+        "job",
+        source=bundle(tmp_path, script),
+        command=["main.py"],
+        nodes=2,
+        dependencies="none",
+        outputs={"ranks": int},
+        run_policy=RunPolicy(clean_pod_policy="All", active_deadline_seconds=600, backoff_limit=1),
+        master=Role(requests={"cpu": "1", "memory": "1Gi"}),
+        worker=Role(limits={"memory": "2Gi"}),
+    )
+    run = Emulator(str(tmp_path / "store")).run(task, {})
+    assert run.outputs == {"ranks": 2}
