@@ -18,6 +18,7 @@ from flytekitplugins.prebuilt.script.spec import ScriptExtras
 from flytekitplugins.prebuilt.train.config import (
     BACKEND_VARIABLE,
     CHECKPOINT_VARIABLE,
+    COLLECTIVE_TIMEOUT_VARIABLE,
     METRICS_VARIABLE,
     TENSORBOARD_DIR,
     TENSORBOARD_VARIABLE,
@@ -60,12 +61,14 @@ class TrainExecutor(ScriptExecutor[TrainConfig]):
         tensorboard = cwd / TENSORBOARD_DIR
         tensorboard.mkdir(parents=True, exist_ok=True)
         # Saved and restored together: a resumed attempt appends to the curves of the attempts before it.
-        with checkpoints.checkpoint_folder(state / "checkpoint", save=node.writes_outputs) as saved:
+        cap = config.checkpoint_max_bytes
+        with checkpoints.checkpoint_folder(state / "checkpoint", save=node.writes_outputs, max_bytes=cap) as saved:
             folder, metrics_file = saved / "files", saved / "metrics.jsonl"
             folder.mkdir(exist_ok=True)
             env = {
                 **env,
                 BACKEND_VARIABLE: launch.backend(config, gpus),
+                COLLECTIVE_TIMEOUT_VARIABLE: str(config.collective_timeout_seconds),
                 CHECKPOINT_VARIABLE: str(folder),
                 METRICS_VARIABLE: str(metrics_file),
                 TENSORBOARD_VARIABLE: str(tensorboard),
@@ -77,7 +80,10 @@ class TrainExecutor(ScriptExecutor[TrainConfig]):
                 self.run_command(command, env, cwd, config, on_line=watcher)
             except ScriptExited as exited:
                 ranks, launcher = failures.read_failures(log_dir), failures.launcher_error(launcher_file)
-                raise failures.explain(ranks, launcher, watcher.signalled, str(exited), watcher.signal_times) from None
+                finished = failures.read_finished(log_dir)
+                raise failures.explain(
+                    ranks, launcher, watcher.signalled, str(exited), watcher.signal_times, finished
+                ) from None
             finally:
                 if node.writes_outputs:
                     records, skipped = metrics.read_metrics(metrics_file)

@@ -12,6 +12,7 @@ root cause is the earliest failure that is not a communication error.
 | a Python exception | ``USER:RankFailed``, the rank's exception and traceback | no |
 | CUDA out of memory | ``USER:CudaOutOfMemory``, with what to change | no |
 | a rendezvous or collective timeout, a lost peer (gloo/NCCL/c10d errors only) | ``USER:CommunicationFailed`` | yes |
+| those after a rank returned without an error (it skipped collectives the others ran) | ``USER:RankEndedEarly`` | no |
 | a rank killed by SIGKILL (the kernel's OOM killer, a lost process) | ``USER:Killed`` | yes |
 | ``FlyteRecoverableException``, or a ``recoverable_error`` file beside its error file | ``USER:Recoverable`` | yes |
 | another signal (SIGSEGV, ...) | ``USER:RankFailed`` | no |
@@ -33,6 +34,7 @@ from flytekitplugins.prebuilt.executors.script import ScriptKilled as RankKilled
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 
 RECOVERABLE_MARKER = "recoverable_error"
+FINISHED_FILE = "finished"  # rank.py's FINISHED_FILE
 TRACEBACK_CHARS = 6000  # of a rank's traceback in the error message (its end: where it failed)
 COMMUNICATION_TYPES = {
     "DistNetworkError",  # torch.distributed: the store or a peer unreachable
@@ -83,6 +85,10 @@ class CommunicationFailed(TransientError):
     error_code = "USER:CommunicationFailed"
 
 
+class RankEndedEarly(UserError):
+    error_code = "USER:RankEndedEarly"
+
+
 class RankFailedRecoverably(TransientError):
     error_code = "USER:Recoverable"
 
@@ -131,6 +137,18 @@ def read_failures(log_dir: Path) -> list[RankFailure]:
         if failure is not None:
             failures.append(failure)
     return failures
+
+
+def read_finished(log_dir: Path) -> dict[int, int]:
+    """Rank -> when it ended without an error (``rank.py``'s ``finished`` file beside its error file)."""
+    finished = {}
+    for path in sorted(log_dir.rglob(FINISHED_FILE)) if log_dir.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+            finished[int(data["rank"])] = int(data["time_ns"])
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+    return finished
 
 
 def _read(path: Path) -> RankFailure | None:
@@ -194,14 +212,16 @@ def explain(
     signalled: list[tuple[int, int, int]],
     fallback: str,
     signal_times: dict[int, float] | None = None,
+    finished: dict[int, int] | None = None,
 ) -> Exception:
     """The error the task fails with: from the ranks' failures, else from what torchrun reported (the ranks a signal
     killed, its own error file ``launcher_error``), else ``fallback``.
 
     It says when this node's trouble began (``failed_at``: the root cause's failure, or the kill torchrun saw,
     ``signal_times``, to the second, which is never after the failures it causes): of several pods' errors,
-    Flyte reports the earliest (docs/train/multi-node.md)."""
-    error = _explain(failures, launcher_error, signalled, fallback)
+    Flyte reports the earliest (docs/train/multi-node.md). ``finished``: the ranks that ended without an error, and
+    when (``read_finished``)."""
+    error = _ended_early(failures, finished or {}) or _explain(failures, launcher_error, signalled, fallback)
     killed = _first_signal(signalled)
     times = [root_cause(failures).time_ns / 1e9] if failures else []
     signal_times = signal_times or {}
@@ -239,6 +259,25 @@ def _explain(
             return CommunicationFailed(f"torchrun failed to start or keep the ranks together: {launcher_error}")
         return RuntimeError(f"torchrun failed: {launcher_error}")  # not the user's code: a SYSTEM error
     return RankFailed(fallback)
+
+
+def _ended_early(failures: list[RankFailure], finished: dict[int, int]) -> Exception | None:
+    """A rank that returned (exit 0) before the others' first failure, when all of those are communication errors:
+    it skipped collectives the others ran, which then waited for it in vain. The same code fails the same way
+    again, so it is not retried."""
+    if not failures or not finished or not all(f.is_communication for f in failures):
+        return None
+    first = root_cause(failures)
+    early = sorted(rank for rank, when in finished.items() if when < first.time_ns)
+    if not early:
+        return None
+    ranks = ", ".join(map(str, early))
+    return RankEndedEarly(
+        f"rank(s) {ranks} ended without an error while the other ranks still waited for them in a collective "
+        f"operation: every rank must run the same collectives (all_reduce, barrier, ...) the same number of times, "
+        f"e.g. the same number of batches per epoch (DistributedSampler(drop_last=True)); the others then failed:\n"
+        f"{first.describe()}"
+    )
 
 
 def launcher_error(path: Path) -> str:

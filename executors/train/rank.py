@@ -16,6 +16,10 @@ This file runs in the user's environment, which does not have this package: it i
 """
 
 import ctypes
+import datetime
+import functools
+import importlib.abc
+import importlib.machinery
 import json
 import os
 import runpy
@@ -25,6 +29,9 @@ import time
 import traceback
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+COLLECTIVE_TIMEOUT_VARIABLE = "PREBUILT_COLLECTIVE_TIMEOUT"  # TrainConfig.collective_timeout_seconds
+OUTPUTS_VARIABLE = "PREBUILT_OUTPUTS_FILE"
+FINISHED_FILE = "finished"  # beside the rank's error file: it ended without an error, and when
 
 
 def main() -> None:
@@ -45,15 +52,106 @@ def main() -> None:
         def target():
             return runpy.run_path(script, run_name="__main__")
 
+    _default_collective_timeout()
+    ignored_outputs = _outputs_of_rank_0_only()
     try:
         target()
     except SystemExit as stop:
         if stop.code not in (None, 0):
             record(stop)
+        else:
+            record_finished()
         raise
     except BaseException as error:
         record(error)
         raise
+    finally:
+        _warn_of_ignored_outputs(ignored_outputs)
+    record_finished()
+
+
+def _outputs_of_rank_0_only() -> str:
+    """Rank 0 writes the task's outputs. Another rank writing ``$PREBUILT_OUTPUTS_FILE`` would race it (the last
+    writer would win), so every other rank gets a file of its own, which is ignored. Returns that file, or ''."""
+    path, rank = os.environ.get(OUTPUTS_VARIABLE), os.environ.get("RANK", "0")
+    if not path or rank == "0":
+        return ""
+    own = f"{path}.ignored-rank-{rank}"
+    os.environ[OUTPUTS_VARIABLE] = own
+    return own
+
+
+def _warn_of_ignored_outputs(path: str) -> None:
+    if path and os.path.exists(path):
+        print(
+            f"warning: rank {os.environ.get('RANK')} wrote ${OUTPUTS_VARIABLE}: ignored, the task's outputs are rank "
+            f"0's (write them from rank 0 only)",
+            file=sys.stderr,
+        )
+
+
+def _default_collective_timeout() -> None:
+    """Make ``$PREBUILT_COLLECTIVE_TIMEOUT`` the default ``timeout`` of ``torch.distributed.init_process_group``.
+
+    torch reads no environment variable for it: its default comes from ``torch.distributed.constants``, bound into
+    ``distributed_c10d`` at import. So the public function is wrapped as its module is imported (torch is not
+    imported here: a script that never uses it does not pay for it), before ``torch.distributed`` and the user's
+    code take it. A ``timeout`` the script passes is kept."""
+    seconds = os.environ.get(COLLECTIVE_TIMEOUT_VARIABLE, "")
+    if seconds.isdigit():
+        sys.meta_path.insert(0, _WrapOnImport(C10D_MODULE, functools.partial(_wrap_init, int(seconds))))
+
+
+C10D_MODULE = "torch.distributed.distributed_c10d"
+
+
+class _WrapOnImport(importlib.abc.MetaPathFinder):
+    """Runs ``wrap(module)`` right after the module ``name`` is executed, the first time it is imported."""
+
+    def __init__(self, name, wrap):
+        self.name, self.wrap = name, wrap
+
+    def find_spec(self, name, path, target=None):
+        if name != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        execute, wrap = spec.loader.exec_module, self.wrap
+
+        def exec_module(module):
+            execute(module)
+            wrap(module)
+
+        spec.loader.exec_module = exec_module  # this spec's own loader instance
+        return spec
+
+
+def _wrap_init(seconds, c10d) -> None:
+    original = c10d.init_process_group
+
+    @functools.wraps(original)
+    def init_process_group(*args, **kwargs):
+        if len(args) < 3 and kwargs.get("timeout") is None:  # (backend, init_method, timeout, ...)
+            kwargs["timeout"] = datetime.timedelta(seconds=seconds)
+        return original(*args, **kwargs)
+
+    c10d.init_process_group = init_process_group
+
+
+def record_finished() -> None:
+    """Note that this rank ended without an error: a rank that ends while the others still wait for it in a
+    collective is the cause of their communication errors (``failures.py``)."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return
+    data = {"rank": _integer(os.environ.get("RANK")), "time_ns": time.time_ns()}
+    try:
+        with open(os.path.join(os.path.dirname(path), FINISHED_FILE), "w") as file:
+            json.dump(data, file)
+    except OSError:
+        return
 
 
 def _die_with_launcher() -> None:

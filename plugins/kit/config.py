@@ -78,8 +78,19 @@ class PrebuiltConfig:
             config = cls(**values)
         except TypeError as error:  # a required field is missing
             raise ConfigError(prefix, str(error)) from None
-        config.check()
+        config.checked_as(prefix)
         return config
+
+    def checked_as(self, field: str) -> None:
+        """``check``, naming the fields of this (nested) record after ``field`` (``config.master.requests.cpu``)."""
+        try:
+            self.check()
+        except ConfigError as error:
+            own = self.FIELD_PREFIX
+            if field == own or not (error.field == own or error.field.startswith(own + ".")):
+                raise
+            problem = str(error)[len(error.field) + 2 :]
+            raise ConfigError(field + error.field[len(own) :], problem) from None
 
 
 def check_secret(value: Any, field: str, required: bool = False) -> None:
@@ -110,7 +121,7 @@ def _check_type(value: Any, hint: Any, field: str) -> None:
     elif isinstance(hint, type) and issubclass(hint, PrebuiltConfig):
         if not isinstance(value, hint):
             raise ConfigError(field, f"expected a {hint.__name__}, got {_shown(value)}")
-        value.check()
+        value.checked_as(field)
     else:
         _check_scalar(value, hint, field)
 

@@ -8,10 +8,13 @@ The command is plain PyTorch: it reads ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE`` 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 
-from flytekitplugins.prebuilt.kit.config import ConfigError, check_integer
+from flytekitplugins.prebuilt.kit.config import OMIT_EMPTY, ConfigError, check_integer
+from flytekitplugins.prebuilt.kit.quantities import parse_quantity
 from flytekitplugins.prebuilt.script.config import ScriptConfig, ScriptPreset
+from flytekitplugins.prebuilt.train.job import Role, RunPolicy
 
 # What the executor gives every rank (docs/train/launch.md): the contract between the executor and a user's script.
 BACKEND_VARIABLE = "PREBUILT_DIST_BACKEND"  # 'nccl' on GPUs, 'gloo' on CPUs
@@ -19,6 +22,7 @@ CHECKPOINT_VARIABLE = "PREBUILT_CHECKPOINT_DIR"  # restored from the previous at
 METRICS_VARIABLE = "PREBUILT_METRICS_FILE"  # JSON lines, drawn in the task's Deck
 TENSORBOARD_VARIABLE = "PREBUILT_TENSORBOARD_DIR"  # the FlyteDirectory output named by tensorboard_output
 TENSORBOARD_DIR = ".prebuilt/tensorboard"  # relative to the working folder: an artifact like any other
+COLLECTIVE_TIMEOUT_VARIABLE = "PREBUILT_COLLECTIVE_TIMEOUT"  # seconds: init_process_group's default timeout
 
 BACKENDS = ("auto", "nccl", "gloo")
 # Set by torchrun for each rank, or read by it (PET_*, TORCHELASTIC_*): a task's env may not change them.
@@ -43,12 +47,26 @@ class TrainConfig(ScriptConfig):
     backend             'auto' (nccl when the task requests GPUs, else gloo), 'nccl' or 'gloo'; the ranks read it
                         from ``$PREBUILT_DIST_BACKEND``.
     tensorboard_output  name of a FlyteDirectory output that receives ``$PREBUILT_TENSORBOARD_DIR``.
+    collective_timeout_seconds  how long a rank waits in a collective (or for a peer) before it fails
+                        (default 1800): the default timeout of ``torch.distributed.init_process_group`` in every
+                        rank, also given as ``$PREBUILT_COLLECTIVE_TIMEOUT``; a ``timeout=`` the script passes wins.
+    checkpoint_max_size  the largest checkpoint folder saved, a Kubernetes quantity (default '20Gi'); a bigger one
+                        is not saved (the previous checkpoint is kept) and the task's log and error say so.
+    run_policy          what the training operator does with the PyTorchJob (``RunPolicy``: clean_pod_policy,
+                        ttl_seconds_after_finished, active_deadline_seconds, backoff_limit); nodes > 1 only.
+    master              the master pod's image and resources where they differ from the task's (``Role``).
+    worker              the worker pods' image and resources where they differ from the task's (``Role``).
     """
 
     processes_per_node: int = 0
     nodes: int = 1
     backend: str = "auto"
     tensorboard_output: str = ""
+    collective_timeout_seconds: int = field(default=1800, metadata=OMIT_EMPTY)
+    checkpoint_max_size: str = field(default="20Gi", metadata=OMIT_EMPTY)
+    run_policy: Optional[RunPolicy] = field(default=None, metadata=OMIT_EMPTY)
+    master: Optional[Role] = field(default=None, metadata=OMIT_EMPTY)
+    worker: Optional[Role] = field(default=None, metadata=OMIT_EMPTY)
 
     def __post_init__(self):
         # The TensorBoard folder is an artifact like any other, so the script executor collects it.
@@ -76,6 +94,7 @@ class TrainConfig(ScriptConfig):
             )
         check_integer(self.processes_per_node, self.field_name("processes_per_node"))
         check_integer(self.nodes, self.field_name("nodes"), minimum=1)
+        self._validate_production()
         if self.backend not in BACKENDS:
             raise ConfigError(self.field_name("backend"), f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
         for name in [*self.env, *self.secret_env]:
@@ -92,10 +111,25 @@ class TrainConfig(ScriptConfig):
                 f"${TENSORBOARD_VARIABLE}, remove it from artifacts",
             )
 
+    def _validate_production(self) -> None:
+        """Timeouts, the checkpoint cap and the PyTorchJob's settings (docs/train/multi-node.md)."""
+        check_integer(self.collective_timeout_seconds, self.field_name("collective_timeout_seconds"), minimum=1)
+        if parse_quantity(self.checkpoint_max_size, self.field_name("checkpoint_max_size")) <= 0:
+            raise ConfigError(self.field_name("checkpoint_max_size"), "must be positive")
+        for name in ("run_policy", "master", "worker"):
+            if getattr(self, name) is not None and self.nodes == 1:
+                raise ConfigError(
+                    self.field_name(name), "applies to a Kubeflow PyTorchJob: set nodes > 1, or leave it out"
+                )
+
     @property
     def script(self) -> str:
         """The script the command starts ('' for ``-m module``)."""
         return "" if self.command[0] == "-m" else self.command[0].removeprefix("./")
+
+    @property
+    def checkpoint_max_bytes(self) -> int:
+        return int(parse_quantity(self.checkpoint_max_size, self.field_name("checkpoint_max_size")))
 
 
 @dataclass(frozen=True)

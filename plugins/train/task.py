@@ -13,6 +13,7 @@ from flytekitplugins.prebuilt.kit.task import config_keywords
 from flytekitplugins.prebuilt.script.config import ScriptPreset
 from flytekitplugins.prebuilt.script.task import ScriptTask
 from flytekitplugins.prebuilt.train.config import TrainConfig, TrainPreset
+from flytekitplugins.prebuilt.train.job import pytorch_job_custom
 from flytekitplugins.prebuilt.train.spec import SPEC
 
 PYTORCH_TASK_TYPE = "pytorch"  # Flyte's Kubeflow PyTorch plugin
@@ -62,6 +63,7 @@ class TrainTask(ScriptTask):
         config.check()
         self._gpus = _gpus(requests, limits)
         _check_processes(config, self._gpus)
+        _check_roles(config, self._gpus)
         super().__init__(name, source, config=config, requests=requests, limits=limits, **kwargs)
         script = config.script
         if script and not INPUT_PLACEHOLDER.search(script) and not self.bundle.has_file(script):
@@ -86,14 +88,8 @@ class TrainTask(ScriptTask):
         pod fails the job and Flyte retries the task, resuming from its checkpoint."""
         if config.nodes == 1:
             return None
-        from flyteidl.plugins.kubeflow import pytorch_pb2
-        from google.protobuf.json_format import MessageToDict
-
-        replicas = pytorch_pb2.DistributedPyTorchTrainingReplicaSpec
-        job = pytorch_pb2.DistributedPyTorchTrainingTask(
-            master_replicas=replicas(replicas=1), worker_replicas=replicas(replicas=config.nodes - 1)
-        )
-        return BackendPlugin(task_type=PYTORCH_TASK_TYPE, version=1, custom=MessageToDict(job))
+        custom = pytorch_job_custom(config.nodes, config.master, config.worker, config.run_policy)
+        return BackendPlugin(task_type=PYTORCH_TASK_TYPE, version=1, custom=custom)
 
     def get_command(self, settings: SerializationSettings) -> list[str]:
         """pyflyte-execute's arguments with the checkpoint prefixes, as flytekit's own tasks have them
@@ -129,3 +125,17 @@ def _check_processes(config: TrainConfig, gpus: int) -> None:
             f"{config.processes_per_node} processes on {gpus} GPU(s): nccl needs a GPU per process "
             f"(leave it at 0 for one process per GPU)",
         )
+
+
+def _check_roles(config: TrainConfig, gpus: int) -> None:
+    """Every pod runs the same template, whose resources decide the backend and the processes per node: a role may
+    change its pods' CPUs, memory and image, not their GPU count."""
+    for name in ("master", "worker"):
+        role = getattr(config, name)
+        role_gpus = role.gpus() if role is not None else None
+        if role_gpus is not None and role_gpus != gpus:
+            raise ConfigError(
+                f"config.{name}.limits.gpu" if "gpu" in role.limits else f"config.{name}.requests.gpu",
+                f"{role_gpus} GPU(s) where the task has {gpus}: every pod runs the same processes per node and "
+                f"backend, so set the GPUs in the task's requests/limits",
+            )

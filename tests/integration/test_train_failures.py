@@ -181,3 +181,109 @@ def test_the_tensorboard_folder_is_a_directory_output(tmp_path):
     folder = Path(run.outputs["tensorboard"].download())
     assert sorted(p.name for p in folder.iterdir()) == ["events.rank0", "events.rank1"]
     assert json.loads(json.dumps(sorted(p.read_text() for p in folder.iterdir()))) == ["scalars", "scalars"]
+
+
+def test_a_rank_that_returns_while_the_others_wait_in_a_collective_is_a_user_error_not_retried(tmp_path):
+    """Rank 1 skips the all_reduce rank 0 runs and returns: rank 0's communication error is its consequence, which
+    a retry repeats (it was retried as USER:CommunicationFailed before)."""
+    failure = fails(
+        tmp_path,
+        """
+        import os, torch, torch.distributed as dist
+        dist.init_process_group(os.environ["PREBUILT_DIST_BACKEND"])
+        if dist.get_rank() == 0:
+            dist.all_reduce(torch.ones(1))
+            dist.all_reduce(torch.ones(1))
+        """,
+        retries=1,
+        collective_timeout_seconds=60,  # bounds the test should gloo wait for the peer instead of failing at once
+    )
+    assert (failure.origin, failure.kind, failure.code) == ("USER", "NON_RECOVERABLE", "USER:RankEndedEarly")
+    assert failure.attempts == 1
+    assert "rank(s) 1 ended without an error while the other ranks still waited for them" in failure.message
+
+
+def test_the_collective_timeout_is_init_process_groups_default_unless_the_script_gives_one(tmp_path):
+    script = """
+        import datetime, json, os, sys, torch, torch.distributed as dist
+        from torch.distributed import init_process_group  # imported by name: the default still applies
+        given = {"timeout": datetime.timedelta(seconds=99)} if sys.argv[1:] == ["own"] else {}
+        init_process_group(os.environ["PREBUILT_DIST_BACKEND"], **given)
+        backend = dist.group.WORLD._get_backend(torch.device("cpu"))
+        if dist.get_rank() == 0:
+            with open(os.environ["PREBUILT_OUTPUTS_FILE"], "w") as out:
+                json.dump({"seconds": int(backend.options._timeout.total_seconds()),
+                           "variable": os.environ["PREBUILT_COLLECTIVE_TIMEOUT"]}, out)
+        dist.destroy_process_group()
+        """
+    source = bundle(tmp_path, script)
+
+    def timeout(*arguments, **keywords):
+        task = TrainTask(
+            f"timeout{len(arguments)}",
+            source=source,
+            command=["main.py", *arguments],
+            processes_per_node=2,
+            dependencies="none",
+            outputs={"seconds": int, "variable": str},
+            **keywords,
+        )
+        return tuple(task())
+
+    assert timeout(collective_timeout_seconds=42) == (42, "42")
+    assert timeout() == (1800, "1800")
+    assert timeout("own", collective_timeout_seconds=42) == (99, "42")
+
+
+def test_outputs_written_by_a_rank_other_than_0_are_ignored(tmp_path):
+    """Rank 1 writes its outputs after rank 0 (a barrier orders them): the last writer used to win."""
+    script = """
+        import json, os, torch.distributed as dist
+        dist.init_process_group(os.environ["PREBUILT_DIST_BACKEND"])
+        def write():
+            with open(os.environ["PREBUILT_OUTPUTS_FILE"], "w") as out:
+                json.dump({"rank": dist.get_rank()}, out)
+        if dist.get_rank() == 0:
+            write()
+        dist.barrier()
+        if dist.get_rank() == 1:
+            write()
+        dist.destroy_process_group()
+        """
+    task = TrainTask(
+        "outputs", source=bundle(tmp_path, script), command=["main.py"], processes_per_node=2, dependencies="none",
+        outputs={"rank": int},
+    )  # fmt: skip
+    run = Emulator(str(tmp_path / "store")).run(task, {})
+    assert run.outputs == {"rank": 0}
+    assert "rank 1 wrote $PREBUILT_OUTPUTS_FILE: ignored, the task's outputs are rank 0's" in run.logs
+
+
+def test_a_pytorchjob_with_a_run_policy_and_roles_runs_in_the_emulator(tmp_path):
+    """The emulator decodes the job as Flyte's plugin does (unknown keys ignored) and runs a master and a worker;
+    the run policy and the roles' resources are the operator's and the plugin's to apply (docs/train/multi-node.md)."""
+    from flytekitplugins.prebuilt.train import Role, RunPolicy
+
+    script = """
+        import json, os, torch, torch.distributed as dist
+        dist.init_process_group(os.environ["PREBUILT_DIST_BACKEND"])
+        total = torch.ones(1)
+        dist.all_reduce(total)
+        if dist.get_rank() == 0:
+            with open(os.environ["PREBUILT_OUTPUTS_FILE"], "w") as out:
+                json.dump({"ranks": int(total.item())}, out)
+        dist.destroy_process_group()
+        """
+    task = TrainTask(
+        "job",
+        source=bundle(tmp_path, script),
+        command=["main.py"],
+        nodes=2,
+        dependencies="none",
+        outputs={"ranks": int},
+        run_policy=RunPolicy(clean_pod_policy="All", active_deadline_seconds=600, backoff_limit=1),
+        master=Role(requests={"cpu": "1", "memory": "1Gi"}),
+        worker=Role(limits={"memory": "2Gi"}),
+    )
+    run = Emulator(str(tmp_path / "store")).run(task, {})
+    assert run.outputs == {"ranks": 2}

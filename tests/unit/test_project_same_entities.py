@@ -235,3 +235,43 @@ def test_a_scheduled_task_gets_a_one_node_workflow(tmp_path):
 
 def test_an_alias_is_the_same_entity(example):
     assert example.entities["nightly"] is example.entities["report"]
+
+
+def test_a_multi_node_train_tasks_run_policy_and_roles(tmp_path):
+    """The PyTorchJob's settings are config fields: a project file gives them as nested mappings, and a mistake in
+    them names the YAML key."""
+    from flytekitplugins.prebuilt.train import Role, RunPolicy
+
+    (tmp_path / "train.py").write_text("print('train')\n")
+    text = """\
+        project: ml
+        tasks:
+          - name: fit
+            type: train
+            command: [train.py]
+            dependencies: none
+            nodes: 3
+            run_policy: { clean_pod_policy: All, active_deadline_seconds: 7200, backoff_limit: BACKOFF }
+            master: { requests: { cpu: "4", memory: 8Gi } }
+            worker: { image: "ghcr.io/acme/train:2", limits: { memory: 4Gi } }
+            outputs: { loss: float }
+            resources: { cpu: "2" }
+        """
+    loaded = load(project_file(tmp_path, text.replace("BACKOFF", "3")))
+    python = TrainTask(
+        name="ml.fit",
+        source=str(tmp_path),
+        config=TrainConfig(
+            command=("train.py",),
+            dependencies="none",
+            nodes=3,
+            run_policy=RunPolicy(clean_pod_policy="All", active_deadline_seconds=7200, backoff_limit=3),
+            master=Role(requests={"cpu": "4", "memory": "8Gi"}),
+            worker=Role(image="ghcr.io/acme/train:2", limits={"memory": "4Gi"}),
+        ),
+        outputs={"loss": float},
+        requests={"cpu": "2"},
+    )
+    same(loaded.tasks["fit"], python)
+    with pytest.raises(Exception, match=r"run_policy.*backoff_limit.*expected an integer >= 1"):
+        load(project_file(tmp_path, text.replace("BACKOFF", "0")))

@@ -16,7 +16,7 @@ from flytekitplugins.prebuilt.kit.backend_plugin import NAMESPACE_KEY
 from flytekitplugins.prebuilt.kit.contract import canonical_json
 from flytekitplugins.prebuilt.script import ScriptPreset
 from flytekitplugins.prebuilt.script.spec import ScriptExtras
-from flytekitplugins.prebuilt.train import TrainConfig, TrainPreset, TrainTask
+from flytekitplugins.prebuilt.train import Role, RunPolicy, TrainConfig, TrainPreset, TrainTask
 from flytekitplugins.prebuilt.train.config import TENSORBOARD_DIR
 from flytekitplugins.prebuilt.train.spec import SPEC
 from google.protobuf import json_format
@@ -101,6 +101,74 @@ def test_four_nodes_are_a_master_and_three_workers():
     assert custom["masterReplicas"] == {"replicas": 1} and custom["workerReplicas"] == {"replicas": 3}
 
 
+def kfpytorch_custom(master, worker, run_policy) -> dict:
+    """What flytekit's own PyTorch task writes for the same settings: ``PyTorchFunctionTask.get_custom`` and
+    ``_convert_run_policy_to_flyte_idl`` (flytekit plugins/flytekit-kf-pytorch/flytekitplugins/kfpytorch/task.py),
+    restated here with the flyteidl messages and flytekit's resource conversion they use."""
+    from flyteidl.plugins.kubeflow import common_pb2
+    from flytekit import Resources
+    from flytekit.core.resources import convert_resources_to_resource_model
+
+    def replica(replicas, image=None, requests=None, limits=None):
+        resources = convert_resources_to_resource_model(requests=requests, limits=limits)
+        return pytorch_pb2.DistributedPyTorchTrainingReplicaSpec(
+            replicas=replicas, image=image, resources=resources.to_flyte_idl() if resources else None
+        )
+
+    job = pytorch_pb2.DistributedPyTorchTrainingTask(
+        master_replicas=replica(1, **master(Resources)),
+        worker_replicas=replica(2, **worker(Resources)),
+        run_policy=common_pb2.RunPolicy(**run_policy(common_pb2)),
+    )
+    return json_format.MessageToDict(job)
+
+
+def test_the_run_policy_and_roles_are_written_as_kfpytorch_writes_them():
+    task = TrainTask(
+        "prod",
+        source=SOURCE,
+        command=["train.py"],
+        nodes=3,
+        requests={"cpu": "2"},
+        run_policy=RunPolicy(
+            clean_pod_policy="Running", ttl_seconds_after_finished=600, active_deadline_seconds=7200, backoff_limit=1
+        ),
+        master=Role(requests={"cpu": 4, "memory": "8Gi"}, limits={"memory": "16Gi"}),
+        worker=Role(image="ghcr.io/acme/train:2", requests={"cpu": "3"}),
+        outputs={"a": float},
+    )
+    custom = get_serializable(OrderedDict(), SETTINGS, task).template.custom
+    expected = kfpytorch_custom(
+        master=lambda R: {"requests": R(cpu="4", mem="8Gi"), "limits": R(mem="16Gi")},
+        worker=lambda R: {"image": "ghcr.io/acme/train:2", "requests": R(cpu="3")},
+        run_policy=lambda pb: {
+            "clean_pod_policy": pb.CLEANPOD_POLICY_RUNNING,
+            "ttl_seconds_after_finished": 600,
+            "active_deadline_seconds": 7200,
+            "backoff_limit": 1,
+        },
+    )
+    assert {k: v for k, v in custom.items() if k != NAMESPACE_KEY} == expected
+    job = json_format.ParseDict(custom, pytorch_pb2.DistributedPyTorchTrainingTask(), ignore_unknown_fields=True)
+    assert job.run_policy.active_deadline_seconds == 7200 and job.worker_replicas.image == "ghcr.io/acme/train:2"
+    config, _ = SPEC.load(custom)  # the executor reads them back, typed
+    assert config.master.requests == {"cpu": "4", "memory": "8Gi"} and config.run_policy.backoff_limit == 1
+
+
+def test_without_a_run_policy_or_roles_every_replica_gets_the_containers():
+    custom = get_serializable(OrderedDict(), SETTINGS, two_node_task()).template.custom
+    assert "runPolicy" not in custom and custom["masterReplicas"] == custom["workerReplicas"] == {"replicas": 1}
+
+
+def test_our_key_is_rejected_by_a_strict_decoder():
+    """The contract depends on the plugin ignoring unknown keys (flyteplugins
+    go/tasks/pluginmachinery/utils/marshal_utils.go, UnmarshalStruct: jsonpb.Unmarshaler{AllowUnknownFields: true}).
+    A strict decoder refuses our key: should Flyte ever decode strictly, this test says why multi-node tasks broke."""
+    custom = get_serializable(OrderedDict(), SETTINGS, two_node_task()).template.custom
+    with pytest.raises(json_format.ParseError, match=NAMESPACE_KEY):
+        json_format.ParseDict(json.loads(json.dumps(custom)), pytorch_pb2.DistributedPyTorchTrainingTask())
+
+
 def test_a_multi_node_tasks_identity_covers_the_plugins_fields():
     assert (
         two_node_task().identity
@@ -167,6 +235,30 @@ def test_gpus_in_kubernetes_units_reach_the_container_resources():
         ({"requests": {"gpu": "1.5"}}, "requests.gpu", "GPUs are whole devices"),
         ({"requests": {"gpu": 1}, "processes_per_node": 2}, "config.processes_per_node", "nccl needs a GPU per"),
         ({"retires": 2}, "retires", "unknown keyword argument"),
+        ({"collective_timeout_seconds": 0}, "config.collective_timeout_seconds", "expected an integer >= 1"),
+        ({"checkpoint_max_size": "20GB"}, "config.checkpoint_max_size", "not a Kubernetes quantity"),
+        ({"run_policy": RunPolicy(backoff_limit=2)}, "config.run_policy", "set nodes > 1"),
+        ({"master": Role()}, "config.master", "set nodes > 1"),
+        ({"nodes": 2, "run_policy": RunPolicy(clean_pod_policy="all")}, "config.run_policy.clean_pod_policy", "'all'"),
+        (
+            {"nodes": 2, "run_policy": RunPolicy(active_deadline_seconds=0)},
+            "config.run_policy.active_deadline_seconds",
+            "expected an integer >= 1",
+        ),
+        (
+            {"nodes": 2, "run_policy": RunPolicy(ttl_seconds_after_finished=1.5)},
+            "config.run_policy.ttl_seconds_after_finished",
+            "expected int",
+        ),
+        ({"nodes": 2, "master": Role(requests={"cpu": "2 cores"})}, "config.master.requests.cpu", "not a Kubernetes"),
+        ({"nodes": 2, "worker": Role(requests={"memroy": "1Gi"})}, "config.worker.requests.memroy", "unknown resource"),
+        (
+            {"nodes": 2, "worker": Role(requests={"cpu": "2"}, limits={"cpu": "1"})},
+            "config.worker.limits.cpu",
+            "below the request",
+        ),
+        ({"nodes": 2, "worker": Role(image="my image")}, "config.worker.image", "not an image reference"),
+        ({"nodes": 2, "worker": Role(limits={"gpu": 1})}, "config.worker.limits.gpu", "1 GPU(s) where the task has 0"),
     ],
 )
 def test_mistakes_are_refused_at_definition_naming_the_field(keywords, field, message):
