@@ -124,7 +124,7 @@ class _WrapOnImport(importlib.abc.MetaPathFinder):
             execute(module)
             wrap(module)
 
-        spec.loader.exec_module = exec_module  # this spec's own loader instance
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]  # this spec's own loader instance
         return spec
 
 
