@@ -47,6 +47,7 @@ class TrainExecutor(ScriptExecutor[TrainConfig]):
     def execute(self, run: Run[TrainConfig, ScriptExtras], argv: list[str], env: dict[str, str], cwd: Path) -> None:
         config, state = run.config, cwd.parent / "train"  # the working folder's sibling: not in changed files
         gpus = launch.requested_gpus(run.template)
+        launch.check_gpus_visible(gpus)
         log_dir, launcher_file = state / "torchrun", state / "torchrun-error.json"
         python = Path(env["VIRTUAL_ENV"]) / "bin" / "python"
         node = launch.topology(config, gpus)

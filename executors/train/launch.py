@@ -88,6 +88,25 @@ def requested_gpus(template: task_models.TaskTemplate) -> int:
     return 0
 
 
+def check_gpus_visible(gpus: int, env: Mapping[str, str] = os.environ, devices: str = "/dev") -> None:
+    """UserError (not retried: another attempt on the same node sees the same) when the task asks for GPUs and the
+    pod sees none: no NVIDIA device node (the device plugin and the NVIDIA container runtime create
+    ``/dev/nvidia<N>``), or ``CUDA_VISIBLE_DEVICES`` hides them all. Read without importing torch."""
+    if not gpus:
+        return
+    visible = [name for name in os.listdir(devices) if name.startswith("nvidia") and name[6:].isdigit()]
+    hidden = env.get("CUDA_VISIBLE_DEVICES")
+    if hidden is not None and hidden.strip() in ("", "-1", "NoDevFiles"):
+        visible = []
+    if not visible:
+        raise UserError(
+            f"the task requests {gpus} GPU(s) but this pod sees none (no /dev/nvidia<N> device"
+            f"{', CUDA_VISIBLE_DEVICES=' + repr(hidden) if hidden is not None else ''}): run it on a GPU node "
+            f"(Flyte: accelerator= or a GPU node pool; the emulator: in_container=True on a machine with the NVIDIA "
+            f"container toolkit), or request no GPU to train on CPUs with gloo"
+        )
+
+
 def topology(config: TrainConfig, gpus: int, env: Mapping[str, str] = os.environ) -> Optional[Topology]:
     """This node's topology. Processes per node: the configured count; by default one per GPU the pod got
     (torchrun counts the visible devices, so an override of the task's resources is honoured), or one without

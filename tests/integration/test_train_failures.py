@@ -37,10 +37,9 @@ def fails(tmp_path: Path, script: str, retries: int = 0, **keywords) -> TaskFail
         "failing",
         source=bundle(tmp_path, script),
         command=["main.py"],
-        processes_per_node=2,
         dependencies="none",
         retries=retries,
-        **keywords,
+        **{"processes_per_node": 2, **keywords},
     )
     with pytest.raises(TaskFailed) as failure:
         Emulator(str(tmp_path / "store"), secrets={("api", "token"): SECRET}).run(task, {})
@@ -287,3 +286,11 @@ def test_a_pytorchjob_with_a_run_policy_and_roles_runs_in_the_emulator(tmp_path)
     )
     run = Emulator(str(tmp_path / "store")).run(task, {})
     assert run.outputs == {"ranks": 2}
+
+
+def test_gpus_requested_on_a_machine_without_any_are_a_user_error_not_retried(tmp_path):
+    """This machine has no GPU: a task asking for one fails at once, naming the request, instead of retrying a
+    SYSTEM error (NCCL finding no device) on a node that will never have one."""
+    failure = fails(tmp_path, "print('never runs')", retries=2, processes_per_node=0, requests={"gpu": "1"})
+    assert (failure.origin, failure.kind, failure.attempts) == ("USER", "NON_RECOVERABLE", 1)
+    assert "requests 1 GPU(s) but this pod sees none" in failure.message

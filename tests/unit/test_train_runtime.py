@@ -368,3 +368,16 @@ def test_the_executor_loads_no_task_class_and_never_imports_torch_itself():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     for absent in ("prebuilt.train.task", "prebuilt.script.task", "prebuilt.kit.task", "prebuilt.emulator", "'torch'"):
         assert absent not in loaded
+
+
+def test_gpus_are_visible_through_nvidia_device_nodes_unless_cuda_hides_them(tmp_path):
+    launch.check_gpus_visible(0, {}, str(tmp_path))  # no GPU asked: nothing to check
+    with pytest.raises(UserError, match="requests 2 GPU"):
+        launch.check_gpus_visible(2, {}, str(tmp_path))
+    (tmp_path / "nvidiactl").touch()  # the control node alone is no GPU
+    with pytest.raises(UserError):
+        launch.check_gpus_visible(1, {}, str(tmp_path))
+    (tmp_path / "nvidia0").touch()
+    launch.check_gpus_visible(1, {}, str(tmp_path))
+    with pytest.raises(UserError, match="CUDA_VISIBLE_DEVICES=''"):
+        launch.check_gpus_visible(1, {"CUDA_VISIBLE_DEVICES": ""}, str(tmp_path))
