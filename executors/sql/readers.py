@@ -72,8 +72,9 @@ def adbc_connection(url: URL):
         database = driver.connect(sqlite_filename(url))
     else:
         import adbc_driver_postgresql as driver
+        from flytekitplugins.prebuilt.executors.sql.connection_urls import libpq_uri
 
-        database = driver.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+        database = driver.connect(libpq_uri(url))
     try:
         connection = adbc_driver_manager.AdbcConnection(database)
         try:
