@@ -109,3 +109,16 @@ def test_an_unparsable_url_is_refused_without_quoting_it(url):
     with pytest.raises(UnparsableURL) as failure:
         split_url(url)
     assert "p@ss" not in str(failure.value) and "rd" not in str(failure.value)
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:p@ss w@r d/db", "postgresql://u:p@ss@h:5x/db", "p@ss w0rd"])
+def test_an_unparsable_url_secret_is_a_user_error_naming_the_secret_only(url):
+    from flytekit.models.security import Secret
+    from flytekitplugins.prebuilt.executors.sql.connection_urls import url_from_secret
+    from flytekitplugins.prebuilt.kit.errors import UserError
+
+    with pytest.raises(UserError) as failure:
+        url_from_secret(url, "config.url_secret", Secret(group="warehouse", key="url"), SecretScrubber())
+    message = str(failure.value)
+    assert "config.url_secret" in message and "group='warehouse' key='url'" in message
+    assert not any(piece in message for piece in ("p@ss", "ss w", "r d", "5x", "w0rd"))
