@@ -61,6 +61,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
     # ----------------------------------------------------------- connection
 
     def connection_url(self, run: Run[SQLConfig, ParsedQuery], scratch: str):
+        from flytekitplugins.prebuilt.executors.sql.connection_urls import url_from_secret
         from sqlalchemy.engine import URL, make_url
         from sqlalchemy.exc import ArgumentError
 
@@ -71,11 +72,13 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
             url = _existing_sqlite(URL.create("sqlite", database=local), writes, config.field_name("sqlite_file"))
         else:
             field = config.field_name("url_secret" if config.url_secret else "url")
-            raw = run.secret("url_secret") if config.url_secret else config.url
-            try:
-                url = make_url(raw)
-            except ArgumentError:
-                raise UserError(f"{field}: not a SQLAlchemy URL") from None
+            if config.url_secret:
+                url = url_from_secret(run.secret("url_secret"), field, config.url_secret, run.scrubber)
+            else:
+                try:
+                    url = make_url(config.url)
+                except ArgumentError:
+                    raise UserError(f"{field}: not a SQLAlchemy URL") from None
             url = _existing_sqlite(url, writes, field, show_path=not config.url_secret)
         if config.password_secret:
             url = url.set(password=run.secret("password_secret"))

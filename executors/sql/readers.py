@@ -93,7 +93,9 @@ def adbc_connection(url: URL):
     import adbc_driver_manager
     import adbc_driver_postgresql as driver
 
-    database = driver.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    from flytekitplugins.prebuilt.executors.sql.connection_urls import libpq_uri
+
+    database = driver.connect(libpq_uri(url))
     try:
         connection = adbc_driver_manager.AdbcConnection(database)
         try:

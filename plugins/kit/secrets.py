@@ -10,7 +10,11 @@ What is masked (``***``), for each value:
 - the value as a whole, and each line of a multi-line value (a PEM key, a JSON credential), so a log
   that shows only some of its lines, or a tail that starts halfway through it, shows none of them;
   lines without a letter or digit (``{``, ``}``) are structure, not secret, and stay;
-- the ways a URL (percent-encoded), JSON or a Python ``repr`` would spell the value and its lines;
+- every spelling a driver, URL parser or serializer may give the value and its lines: any mix of raw,
+  percent-encoded (fully or in part, either hex case), ``+`` for a space, JSON/``repr``/conninfo
+  backslash escapes and HTML entities (``kit.secret_spellings`` lists them);
+- for a URL secret, its password on its own and the pieces of it a parser that splits at a ``@``, ``:``,
+  ``/``, ``?`` or ``#`` inside it would show (``add_url_password``; ``kit.secret_urls`` parses the URL);
 - across writes: stdout/stderr are scrubbed a whole line at a time (``ScrubbedStream``), so a value
   written in pieces is masked too.
 
@@ -34,6 +38,7 @@ from flytekit.core.context_manager import FlyteContextManager
 from flytekit.loggers import logger
 from flytekit.models.security import Secret
 from flytekitplugins.prebuilt.kit.errors import UserError
+from flytekitplugins.prebuilt.kit.secret_spellings import spelling_pattern, spelling_start_alternatives
 
 MASK = "***"
 MIN_SUBSTRING_LENGTH = 4  # shorter values are masked as whole tokens only (see the module docstring)
@@ -43,32 +48,50 @@ _NOT_AFTER_ALNUM, _NOT_BEFORE_ALNUM = r"(?<![^\W_])", r"(?![^\W_])"
 
 class SecretScrubber:
     def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._pattern: re.Pattern | None = None
+        self._parts: set[str] = set()  # each is masked in every spelling (``kit.secret_spellings``)
+        self._values: set[str] = set()  # common whole spellings, for holding back a partial line (``ScrubbedStream``)
+        self._patterns: list[re.Pattern] | None = None  # see _compiled
 
     def add(self, value: str) -> str:
-        """Remember a secret value: whole, line by line, and as URLs, JSON and ``repr`` spell them.
-        Returns it unchanged."""
+        """Remember a secret value: whole and line by line, in every spelling. Returns it unchanged."""
         if not value:
             return value
         parts = {value, value.strip()}
         lines = [line.strip() for line in value.splitlines()]
         if len(lines) > 1:
             parts.update(line for line in lines if _ALNUM.search(line))
-        forms = set()
-        for part in filter(None, parts):
-            forms.update({part, quote(part, safe=""), quote_plus(part), json.dumps(part)[1:-1], repr(part)[1:-1]})
-        self._values |= forms
-        self._pattern = None  # rebuilt on next use
+        self._remember(filter(None, parts))
         return value
+
+    def add_url_password(self, password: str) -> None:
+        """Remember the password of a URL secret, and the pieces of it between the characters a URL parser splits
+        at (``@ : / ? #``), as a parser that took one of them for the end of the password would show them.
+        Pieces shorter than ``MIN_SUBSTRING_LENGTH`` are left out: masking them as tokens would hide every
+        ``a`` or ``db`` of the log, and they tell little."""
+        self.add(password)
+        cuts = [i for i, char in enumerate(password) if char in "@:/?#"]
+        pieces = {*re.split(r"[@:/?#]", password), *(password[:i] for i in cuts), *(password[i + 1 :] for i in cuts)}
+        self._remember(p for p in pieces if len(p.strip()) >= MIN_SUBSTRING_LENGTH)
+
+    def _remember(self, parts) -> None:
+        for part in parts:
+            if part:
+                self._parts.add(part)
+                self._values.update({part, quote(part, safe=""), quote_plus(part), json.dumps(part)[1:-1]})
+                self._values.add(repr(part)[1:-1])
+        self._patterns = None  # rebuilt on next use
 
     @property
     def has_values(self) -> bool:
-        return bool(self._values)
+        return bool(self._parts)
 
     def scrub(self, text: str) -> str:
-        pattern = self._compiled()
-        return pattern.sub(MASK, text) if pattern is not None else text
+        compiled = self._compiled()
+        if compiled is None or not compiled[0].search(text):  # most lines hold no secret: decided quickly
+            return text
+        for pattern in compiled[1:]:
+            text = pattern.sub(MASK, text)
+        return text
 
     def pending_prefix_length(self, text: str) -> int:
         """How many trailing characters of ``text`` could be the start of a secret (single-line forms),
@@ -83,16 +106,21 @@ class SecretScrubber:
                     break
         return longest
 
-    def _compiled(self) -> re.Pattern | None:
-        if self._pattern is None and self._values:
-            alternatives = []
-            for value in sorted(self._values, key=len, reverse=True):  # the longest form wins at a position
-                escaped = re.escape(value)
-                if len(value) < MIN_SUBSTRING_LENGTH:
-                    escaped = f"{_NOT_AFTER_ALNUM}{escaped}{_NOT_BEFORE_ALNUM}"
-                alternatives.append(escaped)
-            self._pattern = re.compile("|".join(alternatives))
-        return self._pattern
+    def _compiled(self) -> list[re.Pattern] | None:
+        """A quick test (the first characters of every value, in every spelling), then the masking patterns: the
+        values of ``MIN_SUBSTRING_LENGTH`` characters or more, masked wherever they occur, then the shorter ones,
+        masked where they stand alone (kept apart: their look-behind would make ``re`` try the whole pattern at
+        every position of the text). Within a pattern, the longest value wins at a position."""
+        if self._patterns is None and self._parts:
+            starts, long, short = [], [], []
+            for part in sorted(self._parts, key=len, reverse=True):
+                starts.extend(spelling_start_alternatives(part, MIN_SUBSTRING_LENGTH))
+                if len(part) >= MIN_SUBSTRING_LENGTH:
+                    long.append(spelling_pattern(part))
+                else:
+                    short.append(f"{_NOT_AFTER_ALNUM}{spelling_pattern(part)}{_NOT_BEFORE_ALNUM}")
+            self._patterns = [re.compile("|".join(group)) for group in (sorted(set(starts)), long, short) if group]
+        return self._patterns
 
     @contextlib.contextmanager
     def active(self):

@@ -7,6 +7,7 @@ from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
 from flytekitplugins.prebuilt.script import ScriptPreset, ScriptTask
 
 from tests.unit.test_secret_masking import fake_pem, secret_lines
+from tests.unit.test_secret_spellings import NASTY, leaked_spellings
 
 PEM = fake_pem(50)  # more lines than the executor keeps as the error's output tail (40)
 LEAKY_SCRIPT = """\
@@ -81,3 +82,40 @@ def test_through_the_emulator_logs_error_document_and_files_mask_every_line(leak
     written = [p for p in store.rglob("*") if p.is_file()]
     assert any(p.name.startswith("error") for p in written)
     assert not any(line.encode() in p.read_bytes() for p in written for line in secret_lines(PEM))
+
+
+SPELLING_SCRIPT = """\
+import json, os, sys, urllib.parse
+password = os.environ["DB_PASSWORD"]
+print("spellings follow", flush=True)
+print(password, urllib.parse.quote(password, safe=""), urllib.parse.quote(password).lower(), flush=True)
+print(urllib.parse.quote_plus(password), password.replace("@", "%40"), json.dumps(password), repr(password))
+print(json.dumps({"dsn": f"password='{password.replace(chr(92), chr(92) * 2).replace(chr(39), chr(92) + chr(39))}'"}))
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("path", ["in-process", "emulated"])
+def test_a_script_secret_is_masked_in_every_spelling_the_script_prints(tmp_path, monkeypatch, capfd, path):
+    """The script type's secrets go through the same scrubber: percent-encoded (either case, in part), form-encoded,
+    JSON, repr and libpq conninfo spellings of the value are masked in the log and the error (issue 17)."""
+    monkeypatch.setenv("PREBUILT_ENV_CACHE", str(tmp_path / "env-cache"))
+    project = tmp_path / "spell"
+    project.mkdir()
+    (project / "spell.py").write_text(SPELLING_SCRIPT)
+    preset = ScriptPreset.of(dependencies="none", secret_env={"DB_PASSWORD": Secret(group="svc", key="db")})
+    task = ScriptTask("spell", source=str(project), command=["python", "spell.py"], config=None, preset=preset)
+    if path == "in-process":
+        monkeypatch.setenv("_FSEC_SVC_DB", NASTY)
+        with pytest.raises(Exception) as failure:
+            task()
+        message, seen = str(failure.value), "".join(capfd.readouterr())
+    else:
+        store = tmp_path / "store"
+        store.mkdir()
+        with pytest.raises(TaskFailed) as failure:
+            Emulator(str(store), secrets={("svc", "db"): NASTY}).run(task)
+        message, seen = failure.value.message, failure.value.logs
+        seen += b"".join(p.read_bytes() for p in store.rglob("*") if p.is_file()).decode("utf-8", "replace")
+    assert "spellings follow" in seen and seen.count("***") >= 8
+    assert leaked_spellings(NASTY, message) == [] and leaked_spellings(NASTY, seen) == []
