@@ -92,7 +92,6 @@ def adbc_connection(url: URL):
     +0.3 s and +48 MB for nothing we use.)"""
     import adbc_driver_manager
     import adbc_driver_postgresql as driver
-
     from flytekitplugins.prebuilt.executors.sql.connection_urls import libpq_uri
 
     database = driver.connect(libpq_uri(url))
