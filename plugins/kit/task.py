@@ -21,7 +21,7 @@ from flytekit.extras.accelerators import BaseAccelerator
 from flytekit.image_spec.image_spec import ImageSpec
 from flytekit.models import task as task_models
 from flytekit.models.security import Secret
-from flytekitplugins.prebuilt.kit import quantities
+from flytekitplugins.prebuilt.kit import names, quantities
 from flytekitplugins.prebuilt.kit.backend_plugin import BackendPlugin
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 from flytekitplugins.prebuilt.kit.contract import identity
@@ -37,6 +37,8 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
     A subclass sets ``SPEC`` (its task type's ``TaskTypeSpec``) and calls ``super().__init__`` with its
     config and the extras it derived (e.g. a parsed query). What this adds over flytekit's base:
 
+    - the task registers under the name it is given, as upstream's ``SQLite3Task`` (a name Flyte cannot carry is
+      refused at definition; two tasks of one registration sharing a name when serialized: ``kit.names``);
     - config and extras are validated here, at definition time, and serialized under a versioned header;
     - the executor is the spec's (templates store its dotted path);
     - the image defaults to the one built for this package version (``python_version=`` picks its Python: 3.10,
@@ -85,6 +87,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         if unknown:  # flytekit would swallow them silently (a mistyped `retries` would never retry)
             raise ConfigError(unknown[0], f"unknown keyword argument to {type(self).__name__}")
         spec = self.SPEC
+        names.check_name(name)
         self._image_given = _check_image(container_image)
         self._python = _check_python(python_version, container_image)
         self._default_image = default_image(spec.name, variant=self.image_variant(), python=self._python)
@@ -149,6 +152,8 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         return self._identity
 
     def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
+        # every serialization asks for the custom: where two tasks of one registration sharing a name are refused
+        names.claim(self.name, names.defined_in(self), settings)
         return copy.deepcopy(self._custom)  # a caller's changes must not reach later serializations
 
     def get_image(self, settings: SerializationSettings) -> str:
