@@ -1,16 +1,23 @@
 """The ``custom`` contract: a versioned header plus a content-addressed identity.
 
 ``custom = {"prebuilt": {"type": <task type>, "version": <schema major version>}, ...fields}``.
-The identity of a template is a hash of its canonical ``custom`` and its image: two templates with
-the same identity behave the same, so it is safe as a ``cache_version`` (a changed query can never be
-served a stale cache, flyte#2899).
+The identity of a template is a hash of what decides its outputs: its canonical ``custom``, its image, its
+container's environment and the secrets it requests beyond those ``custom`` names. Two templates with the same
+identity behave the same, so it is safe as a ``cache_version`` (a changed query, or a changed ``TZ`` or
+``PGOPTIONS``, can never be served a stale cache, flyte#2899). Left out, as Flyte's own cache key leaves them out:
+resources, accelerators and pod templates (where and how big the pod is, not what it computes), retries, timeouts
+and other metadata. A pod template's environment or volumes are not read: when they change what runs, set
+``cache_version``.
+
+The environment and secret requests join the hashed content only when there are some, so a template without them
+keeps the identity it had before they counted (``pb1``; the golden tests pin it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Optional, Sequence
 
 HEADER_KEY = "prebuilt"
 IDENTITY_ALGORITHM = "pb1"  # bump when the canonical form below changes; golden tests pin it
@@ -47,7 +54,18 @@ def _normalize(value: Any) -> Any:
     return value
 
 
-def identity(custom: dict[str, Any], image: str) -> str:
-    """Content address of a template: everything that decides what it does (custom + image)."""
-    digest = hashlib.sha256(canonical_json({"custom": custom, "image": image}).encode()).hexdigest()
+def identity(
+    custom: dict[str, Any],
+    image: str,
+    environment: Optional[dict[str, str]] = None,
+    secret_requests: Sequence[dict[str, Any]] = (),
+) -> str:
+    """Content address of a template: everything that decides what it does (custom, image, the container's
+    environment, requested secrets as their requests: group, key, version, mount; never a value)."""
+    content: dict[str, Any] = {"custom": custom, "image": image}
+    if environment:
+        content["environment"] = dict(environment)
+    if secret_requests:
+        content["secret_requests"] = sorted(secret_requests, key=canonical_json)
+    digest = hashlib.sha256(canonical_json(content).encode()).hexdigest()
     return f"{IDENTITY_ALGORITHM}-{digest[:32]}"

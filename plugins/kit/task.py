@@ -21,7 +21,7 @@ from flytekit.extras.accelerators import BaseAccelerator
 from flytekit.image_spec.image_spec import ImageSpec
 from flytekit.models import task as task_models
 from flytekit.models.security import Secret
-from flytekitplugins.prebuilt.kit import quantities
+from flytekitplugins.prebuilt.kit import names, quantities
 from flytekitplugins.prebuilt.kit.backend_plugin import BackendPlugin
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
 from flytekitplugins.prebuilt.kit.contract import identity
@@ -37,6 +37,8 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
     A subclass sets ``SPEC`` (its task type's ``TaskTypeSpec``) and calls ``super().__init__`` with its
     config and the extras it derived (e.g. a parsed query). What this adds over flytekit's base:
 
+    - the task registers under the name it is given, as upstream's ``SQLite3Task`` (a name Flyte cannot carry is
+      refused at definition; two tasks of one registration sharing a name when serialized: ``kit.names``);
     - config and extras are validated here, at definition time, and serialized under a versioned header;
     - the executor is the spec's (templates store its dotted path);
     - the image defaults to the one built for this package version (``python_version=`` picks its Python: 3.10,
@@ -44,8 +46,8 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
       flytekit's own image configuration (``pyflyte register --image prebuilt-<type>=...``, a config file's
       ``images``); ``container_image=`` (a name or an ``ImageSpec``) overrides it per task;
     - secrets the config references are requested from Flyte (``secret_requests``) automatically;
-    - ``cache=True`` without a version uses the template's content identity (its custom and the image it will
-      run, resolved at serialization) as ``cache_version``;
+    - ``cache=True`` without a version uses the template's content identity (its custom, the image it will
+      run, resolved at serialization, its environment and extra secret requests) as ``cache_version``;
     - ``@task``'s keywords: ``retries``, ``timeout``, ``interruptible``, ``cache=Cache(...)``, ``environment``,
       ``requests``/``limits``/``resources`` (flytekit ``Resources`` or a mapping in Kubernetes units),
       ``pod_template``, ``pod_template_name``, ``accelerator``, ``shared_memory``, ``enable_deck``.
@@ -86,6 +88,7 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         if unknown:  # flytekit would swallow them silently (a mistyped `retries` would never retry)
             raise ConfigError(unknown[0], f"unknown keyword argument to {type(self).__name__}")
         spec = self.SPEC
+        names.check_name(name)
         self._image_given = _check_image(container_image)
         self._python = _check_python(python_version, container_image)
         self._default_image = default_image(spec.name, variant=self.image_variant(), python=self._python)
@@ -94,7 +97,10 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         if plugin is not None:
             self._custom = plugin.wrap(self._custom)
         self._config, self._extras = config, extras
-        self._identity = identity(self._custom, self._image_name(None))
+        environment = _check_environment(environment)
+        secret_requests = _merge_secrets(config.secrets(), secret_requests or [])
+        self._secrets_beyond_custom = _requests_beyond(secret_requests, config.secrets())
+        self._identity = identity(self._custom, self._image_name(None), environment, self._secrets_beyond_custom)
         requests, limits = quantities.requests_and_limits(requests, limits, resources)
         quantities.check_limits(requests, limits)
         self.pod_template = _check_type(pod_template, PodTemplate, "pod_template")
@@ -110,10 +116,10 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
             task_type=plugin.task_type if plugin else spec.flyte_task_type,
             task_type_version=plugin.version if plugin else spec.schema_version,
             interface=Interface(inputs=inputs or {}, outputs=outputs or {}),
-            secret_requests=_merge_secrets(config.secrets(), secret_requests or []),
+            secret_requests=secret_requests,
             requests=quantities.resources(requests, "requests"),
             limits=quantities.resources(limits, "limits"),
-            environment=_check_environment(environment),
+            environment=environment,
             enable_deck=deck,
             metadata=self._task_metadata(
                 metadata,
@@ -145,11 +151,14 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
 
     @property
     def identity(self) -> str:
-        """Content address of this task's template (custom + image; see ``kit.contract.identity``): of the image
-        it names by default until it is serialized, then of the image its last serialization resolved."""
+        """Content address of this task's template (custom, image, environment, secret requests; see
+        ``kit.contract.identity``): of the image and environment it names until it is serialized, then of those its
+        last serialization resolved (a mirror, ``pyflyte register --env``)."""
         return self._identity
 
     def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
+        # every serialization asks for the custom: where two tasks of one registration sharing a name are refused
+        names.claim(self.name, names.defined_in(self), settings)
         return copy.deepcopy(self._custom)  # a caller's changes must not reach later serializations
 
     def get_image(self, settings: SerializationSettings) -> str:
@@ -159,7 +168,8 @@ class PrebuiltTask(PythonCustomizedContainerTask[C], Generic[C]):
         flytekit's serializers ask for the container (hence the image) before they read the metadata
         (``flytekit/tools/translator.py`` ``get_serializable_task``; ``serialize_to_model`` below)."""
         image = self._image_name(settings)
-        self._identity = identity(self._custom, image)
+        environment = {**(settings.env or {}), **(self.environment or {})}  # the container's, as _container merges
+        self._identity = identity(self._custom, image, environment, self._secrets_beyond_custom)
         if self._auto_cache_version:
             self._metadata = dataclasses.replace(self._metadata, cache_version=self._identity)
         return image
@@ -316,6 +326,23 @@ def _merge_secrets(*groups: list[Secret]) -> list[Secret]:
             raise ConfigError("secret_requests", f"expected flytekit.Secret, got {type(secret).__name__}")
         merged.setdefault((secret.group, secret.key, secret.group_version), secret)
     return list(merged.values())
+
+
+def _requests_beyond(requests: list[Secret], named_by_custom: list[Secret]) -> list[dict[str, Any]]:
+    """The secret requests the custom does not already name, as plain data for the identity (requests, no values):
+    another secret, or the same one mounted elsewhere, is another input to what runs."""
+    named = {(s.group, s.key, s.group_version) for s in named_by_custom}
+    return [
+        {
+            "group": s.group,
+            "key": s.key,
+            "group_version": s.group_version,
+            "mount_requirement": s.mount_requirement.name,
+            "env_var": s.env_var,
+        }
+        for s in requests
+        if (s.group, s.key, s.group_version) not in named
+    ]
 
 
 def _check_python(version: Optional[str], container_image: Any) -> str:

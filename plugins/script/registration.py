@@ -15,12 +15,19 @@ same object and registering again uploads the same bytes to the same place. No b
 Where no Flyte connection is at hand (``pyflyte package``, ``get_serializable`` outside FlyteRemote's context) a
 bundle that is too large is refused, naming the ways out: register with ``pyflyte register``, or name a store
 (``bundle_store=`` on the task, or ``$PREBUILT_BUNDLE_STORE`` for every task without one).
+
+A store is read by the pods, so it must be somewhere they reach: an object store (``s3://``, ``gs://``, ``abfs://``).
+A path on this machine (``/tmp/x``, ``file://``) written into a template is one no pod of a cluster can read.
+It is refused where the serialization can only be for a cluster (``pyflyte package``: no Flyte connection), and
+warned about inside a registration's context, which the platform emulator also serializes in (its pods share this
+machine's disk, a legitimate local use: ``plugins/emulator/data_proxy.py``). A local run registers nothing.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 
 from flytekit.core.context_manager import FlyteContextManager
 from flytekitplugins.prebuilt.kit.config import ConfigError
@@ -35,6 +42,30 @@ FLYTE_PROTOCOL = "flyte://"
 def default_store() -> str:
     """``$PREBUILT_BUNDLE_STORE`` (any Flyte data-layer URI), or '' when it is not set."""
     return os.environ.get(STORE_VARIABLE, "").strip().rstrip("/")
+
+
+def is_local(store: str) -> bool:
+    """Whether ``store`` is a path on this machine (no scheme, or ``file://``) rather than an object store."""
+    return "://" not in store or store.startswith("file://")
+
+
+def check_reachable(store: str, field: str) -> None:
+    """Refuse (no Flyte connection: ``pyflyte package``) or warn (a registration, or the emulator) when the store
+    the template will name is a local path; ``field`` says where it was given (``bundle_store``, the variable)."""
+    if not is_local(store):
+        return
+    problem = (
+        f"{store!r} is a path on this machine: the template would name a bundle there, which no pod of a Flyte "
+        "cluster can read (only the platform emulator's, which share this disk). Name an object store the pods "
+        "can read, e.g. 's3://my-bucket/bundles'"
+    )
+    if not can_upload():
+        raise ConfigError(field, problem)
+    warnings.warn(f"{field}: {problem}", LocalBundleStoreWarning, stacklevel=3)
+
+
+class LocalBundleStoreWarning(UserWarning):
+    """A bundle store on this machine's disk was written into a template serialized for registration."""
 
 
 def can_upload() -> bool:

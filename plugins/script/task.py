@@ -118,6 +118,8 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
 
     def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
         custom = super().get_custom(settings)
+        if self._bundle_store and settings is not PythonCustomizedContainerTask.SERIALIZE_SETTINGS:
+            registration.check_reachable(self._bundle_store, "bundle_store")
         if self._bundle_store:
             if not self._uploaded:  # content-addressed: pushing twice changes nothing
                 versions.push(self._bundle, self._bundle_store, self._task_name)
@@ -129,6 +131,7 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
             ref = self._bundle_ref(inline=True)  # a local run: the template never leaves this process
         elif registration.default_store():
             store = registration.default_store()
+            registration.check_reachable(store, f"${registration.STORE_VARIABLE}")
             ref = self._bundle_ref(uri=versions.push(self._bundle, store, self._task_name))
         elif registration.can_upload():
             ref = self._bundle_ref(uri=registration.upload(self._bundle))

@@ -8,6 +8,9 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import subprocess
+import sys
+import textwrap
 from collections import OrderedDict
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from flytekit.tools.translator import get_serializable
 from flytekitplugins.prebuilt.emulator.data_proxy import registration_context
 from flytekitplugins.prebuilt.kit import ConfigError
 from flytekitplugins.prebuilt.script import ScriptTask, registration
-from flytekitplugins.prebuilt.script.registration import INLINE_LIMIT
+from flytekitplugins.prebuilt.script.registration import INLINE_LIMIT, LocalBundleStoreWarning
 from google.protobuf.json_format import MessageToJson
 
 ETCD_LIMIT = 1_500_000  # etcd's default request limit, which a FlyteWorkflow resource must fit (flyte#4349)
@@ -118,7 +121,9 @@ def test_a_default_store_from_the_environment_takes_large_bundles(tmp_path, monk
     store = tmp_path / "bundles"
     monkeypatch.setenv(registration.STORE_VARIABLE, f"{store}/")
     task = script("big", source(tmp_path / "big", 20_000))
-    (entity,) = serialize(task).values()
+    # a local store: the emulator's pods read it (its registration context), a cluster's could not
+    with registration_context(str(tmp_path / "bucket"), "p", "d"), pytest.warns(LocalBundleStoreWarning):
+        (entity,) = serialize(task).values()
     assert entity.template.custom["bundle"]["uri"] == f"{store}/big/{task.bundle.sha256}.zip"
     assert (store / "big" / f"{task.bundle.sha256}.zip").read_bytes() == task.bundle.data
 
@@ -131,3 +136,49 @@ def test_a_local_run_carries_the_bundle_inline_and_uploads_nothing(tmp_path, mon
     assert task() == 1
     assert not list(tmp_path.rglob("*.zip"))
     assert os.environ.get(registration.STORE_VARIABLE) is None
+
+
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_a_local_bundle_store_is_refused_where_only_a_cluster_reads_the_template(tmp_path, monkeypatch, scheme):
+    monkeypatch.delenv(registration.STORE_VARIABLE, raising=False)
+    store = f"{scheme}{tmp_path / 'store'}"
+    with pytest.raises(ConfigError) as error:
+        serialize(script("small", source(tmp_path / "small", 0), bundle_store=store))  # as `pyflyte package` does
+    assert error.value.field == "bundle_store" and "no pod of a Flyte cluster can read" in str(error.value)
+    monkeypatch.setenv(registration.STORE_VARIABLE, store)
+    with pytest.raises(ConfigError) as error:
+        serialize(script("big", source(tmp_path / "big", 20_000)))
+    assert error.value.field == "$PREBUILT_BUNDLE_STORE" and "s3://" in str(error.value)
+    assert not (tmp_path / "store").exists()  # nothing pushed where no pod would look
+
+
+def test_a_local_bundle_store_is_a_warning_for_the_emulator_and_nothing_for_a_local_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("PREBUILT_ENV_CACHE", str(tmp_path / "envs"))
+    task = script("small", source(tmp_path / "small", 0), bundle_store=str(tmp_path / "store"), dependencies="none")
+    with registration_context(str(tmp_path / "bucket"), "p", "d"), pytest.warns(LocalBundleStoreWarning) as seen:
+        (entity,) = serialize(task).values()
+    assert "bundle_store: " in str(seen[0].message)
+    assert entity.template.custom["bundle"]["uri"] == task.bundle_uri
+    assert task() == 1  # a local run: the template never leaves this process
+    assert not registration.is_local("s3://bucket/bundles") and not registration.is_local("gs://b/x")
+
+
+def test_pyflyte_package_refuses_a_local_store_naming_the_variable(tmp_path):
+    (tmp_path / "jobs.py").write_text(
+        textwrap.dedent(f"""\
+            from flytekitplugins.prebuilt.script import ScriptTask
+
+            big = ScriptTask("big", source={str(source(tmp_path / "big", 20_000))!r}, command=["python", "main.py"])
+        """)
+    )
+    env = {**os.environ, registration.STORE_VARIABLE: str(tmp_path / "store")}
+    pyflyte = str(Path(sys.executable).parent / "pyflyte")
+    done = subprocess.run(
+        [pyflyte, "--pkgs", "jobs", "package", "--image", "ghcr.io/my-org/my-tasks:1", "-o", str(tmp_path / "p.tgz")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and not (tmp_path / "p.tgz").exists()
+    assert "$PREBUILT_BUNDLE_STORE" in done.stdout + done.stderr
