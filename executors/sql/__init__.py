@@ -18,6 +18,7 @@ from flytekit.models.types import LiteralType
 from flytekitplugins.prebuilt.executors.sql.deadline import Deadline, QueryTimedOut, canceller
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run, write_deck_file
+from flytekitplugins.prebuilt.kit.objects import fetch_object
 from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, RESULTS, SQLConfig
 from flytekitplugins.prebuilt.sql.query import IDENTIFIER_MARK_RE, ParsedQuery, check_identifier, reads_only
 from flytekitplugins.prebuilt.sql.spec import SPEC
@@ -256,26 +257,10 @@ def _conform(batch, schema, rows_before: int):
 
 
 def _fetch_sqlite_file(uri: str, compressed: bool, scratch: str) -> str:
-    """Download a SQLite file through Flyte's data layer; unpack it safely when it is an archive.
-
-    A missing object is the task's error (USER, non-recoverable); any other failure to fetch it (the store
-    or the network) may pass (USER, recoverable).
-    """
-    from flytekit.exceptions.user import FlyteDataNotFoundException
-
-    ctx = FlyteContextManager.current_context()
+    """Download a SQLite file through Flyte's data layer; unpack it safely when it is an archive."""
     local = os.path.join(scratch, "download", os.path.basename(uri.rstrip("/")) or "database")
     os.makedirs(os.path.dirname(local), exist_ok=True)
-    try:
-        ctx.file_access.get_data(uri, local)
-    except FlyteDataNotFoundException as error:
-        # flytekit also says "not found" when the store cannot be reached (fsspec's exists() is then False);
-        # only a FileNotFoundError underneath means the object is missing
-        if isinstance(error.__context__, FileNotFoundError):
-            raise UserError(f"config.sqlite_file: {uri} does not exist") from None
-        raise TransientError(f"config.sqlite_file: cannot fetch {uri}: {_reason(error.__context__ or error)}") from None
-    except Exception as error:
-        raise TransientError(f"config.sqlite_file: cannot fetch {uri}: {_reason(error)}") from None
+    fetch_object(uri, local, "config.sqlite_file")  # missing: USER, else RECOVERABLE (kit.objects)
     if not compressed:
         return local
     unpacked = os.path.join(scratch, "unpacked")
@@ -321,12 +306,6 @@ def _driver_values(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-def _reason(error: BaseException) -> str:
-    """What went wrong, without flytekit's 'CODE: error=' prefixes or its 'Failed to get data ...' wrapping."""
-    text = error.args[0] if error.args and isinstance(error.args[0], str) else str(error) or type(error).__name__
-    return text.rpartition("Original exception: ")[2].strip() if "Original exception: " in text else text.strip()
 
 
 def _dataset_literal(uri: str, output_type: LiteralType) -> literals.Literal:

@@ -15,16 +15,17 @@ from flytekit.exceptions.user import FlyteDataNotFoundException
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 
 
-def fetch_object(uri: str, local: str, what: str) -> None:
-    """Download ``uri`` to the file ``local``; ``what`` names it in errors ("the code bundle")."""
+def fetch_object(uri: str, local: str, field: str) -> None:
+    """Download ``uri`` to the file ``local``; errors start with ``field``, what names the object ("the code bundle",
+    "config.sqlite_file")."""
     try:
         FlyteContextManager.current_context().file_access.get_data(uri, local)
     except FlyteDataNotFoundException as error:
         if isinstance(error.__context__, FileNotFoundError):
-            raise UserError(f"{what} {uri} does not exist in the object store") from None
-        raise TransientError(f"cannot fetch {what} {uri}: {reason(error.__context__ or error)}") from None
+            raise UserError(f"{field}: {uri} does not exist in the object store") from None
+        raise TransientError(f"{field}: cannot fetch {uri}: {reason(error.__context__ or error)}") from None
     except Exception as error:
-        raise TransientError(f"cannot fetch {what} {uri}: {reason(error)}") from None
+        raise TransientError(f"{field}: cannot fetch {uri}: {reason(error)}") from None
 
 
 def reason(error: BaseException) -> str:

@@ -77,4 +77,4 @@ def test_a_bundle_missing_from_its_store_is_the_tasks_error_naming_its_uri(tmp_p
     with pytest.raises(TaskFailed) as failure:
         emulator.run(template)
     assert (failure.value.origin, failure.value.kind, failure.value.attempts) == ("USER", "NON_RECOVERABLE", 1)
-    assert f"the code bundle {stored} does not exist in the object store" in failure.value.message
+    assert f"the code bundle: {stored} does not exist in the object store" in failure.value.message
