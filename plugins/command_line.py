@@ -34,16 +34,18 @@ def pair(text: str, option: str) -> tuple[str, str]:
 
 def task_inputs(task, given: typing.Sequence[str]) -> dict[str, typing.Any]:
     """``--input NAME=VALUE`` options as the task's typed inputs, checked as the emulator (and Flyte Admin) will,
-    every required input present."""
+    every required input present. A list input takes a JSON list (``names='["ada","bob"]'``) or one element per
+    repeated option (``--input names=ada --input names=bob``)."""
     from flytekitplugins.prebuilt.emulator.inputs import describe, input_literals
 
     types = task.python_interface.inputs
-    values = {}
+    texts: dict[str, list[str]] = {}
     for item in given:
         name, text = pair(item, "--input")
         if name not in types:
             raise UserMistake(f"--input {name}: {task.name} has no input {name!r}; its inputs are {describe(types)}")
-        values[name] = _coerce(name, text, types[name])
+        texts.setdefault(name, []).append(text)
+    values = {name: _input_value(name, found, types[name]) for name, found in texts.items()}
     input_literals(task.name, values, types)  # InputError: a value its type refuses (a list that is not one, ...)
     defaults = task.python_interface.default_inputs_as_kwargs
     missing = [n for n, t in types.items() if n not in values and n not in defaults and not _optional(t)]
@@ -53,8 +55,24 @@ def task_inputs(task, given: typing.Sequence[str]) -> dict[str, typing.Any]:
     return values
 
 
+def _input_value(name: str, texts: list[str], python_type: typing.Any) -> typing.Any:
+    """The value of every ``--input name=...``: a list input's elements, one per option, unless a single one
+    holds the whole list as JSON; any other input is given once."""
+    base = _optional(python_type) or python_type
+    if typing.get_origin(base) is list:
+        if len(texts) == 1 and texts[0].lstrip().startswith("["):
+            return _coerce(name, texts[0], base)
+        element = (typing.get_args(base) or (str,))[0]
+        return [_coerce(name, text, element) for text in texts]
+    if len(texts) > 1:
+        raise UserMistake(f"--input {name} is given {len(texts)} times; it is {_type_label(base)}, not a list")
+    return _coerce(name, texts[0], python_type)
+
+
 def _coerce(name: str, text: str, python_type: typing.Any) -> typing.Any:
-    """A CLI string as the input's type: scalars parsed strictly, anything else as JSON (else the string)."""
+    """A CLI string as the input's type: scalars parsed strictly; lists, dicts and dataclasses as pyflyte run
+    parses them (flytekit's ``JsonParamType``: JSON, or a JSON/YAML file); anything else as JSON, else as the
+    string (the path or URI of a file or dataset), which the type engine checks."""
     base = _optional(python_type) or python_type
     parsers = {
         int: int,
@@ -70,10 +88,33 @@ def _coerce(name: str, text: str, python_type: typing.Any) -> typing.Any:
             return parsers[base](text)
         except ValueError:
             raise UserMistake(f"--input {name}={text}: expected {_type_label(base)}, e.g. {_EXAMPLES[base]}") from None
+    if not _json_typed(base):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text  # a path or URI for a file or dataset input; the type engine checks it
+    from flytekit.interaction.click_types import JsonParamType
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text  # a path or URI for a file or dataset input; the type engine checks it
+        return JsonParamType(base).convert(text, None, None)
+    except click.BadParameter:
+        raise UserMistake(
+            f"--input {name}={text}: expected {_type_label(base)} as JSON (or a JSON/YAML file)"
+            + (", or the option once per element" if typing.get_origin(base) is list else "")
+        ) from None
+
+
+def _json_typed(python_type: typing.Any) -> bool:
+    """Whether pyflyte run reads the type as JSON (flytekit ``interaction/click_types.literal_type_to_click_type``):
+    a collection, a map, or a struct (a dataclass, a Pydantic model, a dict)."""
+    from flytekit.core.type_engine import TypeEngine
+    from flytekit.models.types import SimpleType
+
+    try:
+        literal_type = TypeEngine.to_literal_type(python_type)
+    except Exception:  # a type flytekit cannot map: the type engine reports it when the value is converted
+        return False
+    return bool(literal_type.collection_type or literal_type.map_value_type or literal_type.simple == SimpleType.STRUCT)
 
 
 _EXAMPLES = {
