@@ -83,14 +83,10 @@ def show(name: str, path: str) -> None:
 
     from flytekit.configuration import ImageConfig, SerializationSettings
     from flytekit.tools.translator import get_serializable
-    from flytekitplugins.prebuilt.command_line import UserMistake
     from google.protobuf.json_format import MessageToDict
 
     loaded = _load(path)
-    try:
-        entity = loaded.entity(name)
-    except KeyError as error:
-        raise UserMistake(error.args[0]) from None
+    entity = _entity(loaded, name)
     settings = SerializationSettings(
         project=loaded.name, domain="development", version="dry-run", image_config=ImageConfig.auto_default_image()
     )
@@ -113,15 +109,12 @@ def show(name: str, path: str) -> None:
 @click.option("--root", default=None, type=click.Path(file_okay=False), help="Storage root (default: a temp dir).")
 def run(name, path, inputs, secrets, in_container, root) -> None:
     """Run task or pipeline NAME as a Flyte cluster would (each task through the emulator) and print its outputs."""
-    from flytekitplugins.prebuilt.command_line import UserMistake, show_log, task_inputs, task_secrets
+    from flytekitplugins.prebuilt.command_line import show_log, task_inputs, task_secrets
     from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
     from flytekitplugins.prebuilt.project.running import run as run_project
 
     loaded = _load(path)
-    try:
-        entity = loaded.entity(name)
-    except KeyError as error:
-        raise UserMistake(error.args[0]) from None
+    entity = _entity(loaded, name)
     values = task_inputs(entity, inputs)
     requested = [s for t in loaded.tasks.values() if t.security_context for s in t.security_context.secrets]
     asking = types.SimpleNamespace(name=entity.name, security_context=types.SimpleNamespace(secrets=requested))
@@ -153,6 +146,17 @@ def schema() -> None:
     from flytekitplugins.prebuilt.project.schema import project_schema
 
     click.echo(json.dumps(project_schema(), indent=2))
+
+
+def _entity(loaded, name: str):
+    """Task or pipeline ``name``; an unknown name is a mistake listing what the project has (as ``run`` does)."""
+    from flytekitplugins.prebuilt.command_line import UserMistake
+
+    try:
+        return loaded.entity(name)
+    except KeyError as error:
+        known = ", ".join([*loaded.tasks, *loaded.pipelines, *loaded.aliases]) or "none"
+        raise UserMistake(f"{error.args[0]}; its tasks and pipelines are: {known}") from None
 
 
 def _type(python_type) -> str:
