@@ -4,8 +4,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import os
+import shutil
+import tempfile
 import typing
 
 import click
@@ -23,6 +27,56 @@ class UserMistake(click.ClickException):
 def show_log(logs: str) -> None:
     if logs.strip():
         click.echo(logs.strip("\n"), err=True)
+
+
+KEEP_OPTION = click.option(
+    "--keep", is_flag=True, help="Keep the temporary storage root (outputs, deck) after a successful run."
+)
+ROOT_OPTION = click.option(
+    "--root",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Storage root, kept (default: a temporary folder, removed after a successful run).",
+)
+
+
+@contextlib.contextmanager
+def storage_root(root: typing.Optional[str], keep: bool) -> typing.Iterator[str]:
+    """The run's object store: ``root`` as given, or a temporary ``flyte-prebuilt-*`` folder that is removed when
+    the command ends, unless ``keep``, or the run failed (exit code 1, an interrupt, a bug): then it stays, for its
+    inputs, error document and outputs, and its path is printed. A mistake found before the run removes it."""
+    if root:
+        yield root
+        return
+    folder = tempfile.mkdtemp(prefix="flyte-prebuilt-")
+    try:
+        yield folder
+    except click.ClickException:
+        _remove(folder)
+        raise
+    except BaseException:
+        click.echo(f"kept {folder} (the failed run's storage root: inputs, error document, outputs)", err=True)
+        raise
+    if keep:
+        click.echo(f"kept {folder}", err=True)
+    else:
+        _remove(folder)
+
+
+def pod_env(root: str) -> dict[str, str]:
+    """What a subprocess pod gets as its own ``/tmp``: a folder of the storage root (``TMPDIR``), so what flytekit
+    and the task leave there (``/tmp/flyte*`` sandboxes) goes with the root, as a container's ``/tmp`` does."""
+    tmp = os.path.join(root, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    return {"TMPDIR": tmp}
+
+
+def _remove(folder: str) -> None:
+    """``folder`` removed; what cannot be (a file a container's user wrote) is named, not fatal."""
+    failures: list[str] = []
+    shutil.rmtree(folder, onerror=lambda _function, path, error: failures.append(f"{path}: {error[1]}"))
+    if failures:
+        click.echo(f"note: could not remove all of {folder} ({failures[0]})", err=True)
 
 
 def pair(text: str, option: str) -> tuple[str, str]:
