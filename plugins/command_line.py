@@ -44,18 +44,21 @@ ROOT_OPTION = click.option(
 def storage_root(root: typing.Optional[str], keep: bool) -> typing.Iterator[str]:
     """The run's object store: ``root`` as given, or a temporary ``flyte-prebuilt-*`` folder that is removed when
     the command ends, unless ``keep``, or the run failed (exit code 1, an interrupt, a bug): then it stays, for its
-    inputs, error document and outputs, and its path is printed. A mistake found before the run removes it."""
+    inputs, error document and outputs, and its path is printed. The user's mistake (``cli/mistakes.py``) removes
+    it."""
     if root:
         yield root
         return
     folder = tempfile.mkdtemp(prefix="flyte-prebuilt-")
     try:
         yield folder
-    except click.ClickException:
-        _remove(folder)
-        raise
-    except BaseException:
-        click.echo(f"kept {folder} (the failed run's storage root: inputs, error document, outputs)", err=True)
+    except BaseException as error:
+        from flytekitplugins.prebuilt.cli.mistakes import mistake
+
+        if isinstance(error, click.ClickException) or (isinstance(error, Exception) and mistake(error)):
+            _remove(folder)  # the user's mistake (a bad --mount, ...): nothing ran
+        else:  # the task failed (exit code 1), an interrupt, a bug
+            click.echo(f"kept {folder} (the failed run's storage root: inputs, error document, outputs)", err=True)
         raise
     if keep:
         click.echo(f"kept {folder}", err=True)

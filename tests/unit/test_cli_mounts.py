@@ -48,3 +48,9 @@ def test_paths_in_inputs_and_what_is_visible(tmp_path):
     inputs = {"where": str(tmp_path / "seen"), "files": ["relative.txt", f"file://{tmp_path}/unseen.txt"]}
     assert unmounted(custom, inputs, [str(tmp_path / "seen")]) == [("input files[1]", str(tmp_path / "unseen.txt"))]
     assert unmounted({"url": "sqlite:////nonexistent/app.db"}, {}, []) == []  # a path inside the image
+
+
+def test_a_refused_mount_leaves_no_storage_root(temp):
+    result = run_in_container("--mount", "/")
+    assert result.exit_code == 2 and "the root folder cannot be mounted" in result.output, result.output
+    assert "kept" not in result.output and not list(temp.glob("flyte-prebuilt-*"))
