@@ -321,3 +321,16 @@ def test_a_failed_run_keeps_its_storage_root_and_says_where(tasks_file, tmp_path
         f"kept {root} (the failed run's storage root: inputs, error document, outputs)"
     )
     assert list(root.glob("metadata/propeller/*/n0/data/0/error*.pb"))
+
+
+def test_in_the_image_with_the_mount_it_names_the_rows_are_shown_and_the_root_removed(tmp_path, sql_image):
+    """What the mount hint leads to (tests/unit/test_cli_mounts.py): the run in the image, then its storage root,
+    with what the container's user wrote in it, removed."""
+    tmp = temp_dir(tmp_path)
+    args = ("run", EXAMPLES / "sql_quickstart.py", "big_orders", "--input", "min_amount=150", "--in-container")
+    hint = one_line_mistake(prebuilt(*args, "--image", sql_image, cwd=tmp_path, TMPDIR=str(tmp)))
+    mount = hint.rsplit("add --mount ", 1)[1]
+    done = prebuilt(*args, "--image", sql_image, "--mount", mount, cwd=tmp_path, TMPDIR=str(tmp))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[2].split() == ["customer", "orders", "total"]
+    assert "could not remove" not in done.stderr and not list(tmp.glob("flyte-prebuilt-*"))
