@@ -4,8 +4,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import os
+import shutil
+import tempfile
 import typing
 
 import click
@@ -25,6 +29,59 @@ def show_log(logs: str) -> None:
         click.echo(logs.strip("\n"), err=True)
 
 
+KEEP_OPTION = click.option(
+    "--keep", is_flag=True, help="Keep the temporary storage root (outputs, deck) after a successful run."
+)
+ROOT_OPTION = click.option(
+    "--root",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Storage root, kept (default: a temporary folder, removed after a successful run).",
+)
+
+
+@contextlib.contextmanager
+def storage_root(root: typing.Optional[str], keep: bool) -> typing.Iterator[str]:
+    """The run's object store: ``root`` as given, or a temporary ``flyte-prebuilt-*`` folder that is removed when
+    the command ends, unless ``keep``, or the run failed (exit code 1, an interrupt, a bug): then it stays, for its
+    inputs, error document and outputs, and its path is printed. The user's mistake (``cli/mistakes.py``) removes
+    it."""
+    if root:
+        yield root
+        return
+    folder = tempfile.mkdtemp(prefix="flyte-prebuilt-")
+    try:
+        yield folder
+    except BaseException as error:
+        from flytekitplugins.prebuilt.cli.mistakes import mistake
+
+        if isinstance(error, click.ClickException) or (isinstance(error, Exception) and mistake(error)):
+            _remove(folder)  # the user's mistake (a bad --mount, ...): nothing ran
+        else:  # the task failed (exit code 1), an interrupt, a bug
+            click.echo(f"kept {folder} (the failed run's storage root: inputs, error document, outputs)", err=True)
+        raise
+    if keep:
+        click.echo(f"kept {folder}", err=True)
+    else:
+        _remove(folder)
+
+
+def pod_env(root: str) -> dict[str, str]:
+    """What a subprocess pod gets as its own ``/tmp``: a folder of the storage root (``TMPDIR``), so what flytekit
+    and the task leave there (``/tmp/flyte*`` sandboxes) goes with the root, as a container's ``/tmp`` does."""
+    tmp = os.path.join(root, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    return {"TMPDIR": tmp}
+
+
+def _remove(folder: str) -> None:
+    """``folder`` removed; what cannot be (a file a container's user wrote) is named, not fatal."""
+    failures: list[str] = []
+    shutil.rmtree(folder, onerror=lambda _function, path, error: failures.append(f"{path}: {error[1]}"))
+    if failures:
+        click.echo(f"note: could not remove all of {folder} ({failures[0]})", err=True)
+
+
 def pair(text: str, option: str) -> tuple[str, str]:
     if "=" not in text:
         raise UserMistake(f"{option} {text!r}: expected NAME=VALUE")
@@ -34,16 +91,19 @@ def pair(text: str, option: str) -> tuple[str, str]:
 
 def task_inputs(task, given: typing.Sequence[str]) -> dict[str, typing.Any]:
     """``--input NAME=VALUE`` options as the task's typed inputs, checked as the emulator (and Flyte Admin) will,
-    every required input present (a default, or a map task's ``functools.partial`` binding, counts as given)."""
+    every required input present (a default, or a map task's ``functools.partial`` binding, counts as given). A list
+    input takes a JSON list (``names='["ada","bob"]'``) or one element per repeated option (``--input names=ada
+    --input names=bob``)."""
     from flytekitplugins.prebuilt.emulator.inputs import describe, input_literals
 
     types = task.python_interface.inputs
-    values = {}
+    texts: dict[str, list[str]] = {}
     for item in given:
         name, text = pair(item, "--input")
         if name not in types:
             raise UserMistake(f"--input {name}: {task.name} has no input {name!r}; its inputs are {describe(types)}")
-        values[name] = _coerce(name, text, types[name])
+        texts.setdefault(name, []).append(text)
+    values = {name: _input_value(name, found, types[name]) for name, found in texts.items()}
     input_literals(task.name, values, types)  # InputError: a value its type refuses (a list that is not one, ...)
     given = {**task.python_interface.default_inputs_as_kwargs, **getattr(task, "bound_input_values", {})}
     missing = [n for n, t in types.items() if n not in values and n not in given and not _optional(t)]
@@ -53,8 +113,24 @@ def task_inputs(task, given: typing.Sequence[str]) -> dict[str, typing.Any]:
     return values
 
 
+def _input_value(name: str, texts: list[str], python_type: typing.Any) -> typing.Any:
+    """The value of every ``--input name=...``: a list input's elements, one per option, unless a single one
+    holds the whole list as JSON; any other input is given once."""
+    base = _optional(python_type) or python_type
+    if typing.get_origin(base) is list:
+        if len(texts) == 1 and texts[0].lstrip().startswith("["):
+            return _coerce(name, texts[0], base)
+        element = (typing.get_args(base) or (str,))[0]
+        return [_coerce(name, text, element) for text in texts]
+    if len(texts) > 1:
+        raise UserMistake(f"--input {name} is given {len(texts)} times; it is {_type_label(base)}, not a list")
+    return _coerce(name, texts[0], python_type)
+
+
 def _coerce(name: str, text: str, python_type: typing.Any) -> typing.Any:
-    """A CLI string as the input's type: scalars parsed strictly, anything else as JSON (else the string)."""
+    """A CLI string as the input's type: scalars parsed strictly; lists, dicts and dataclasses as pyflyte run
+    parses them (flytekit's ``JsonParamType``: JSON, or a JSON/YAML file); anything else as JSON, else as the
+    string (the path or URI of a file or dataset), which the type engine checks."""
     base = _optional(python_type) or python_type
     parsers = {
         int: int,
@@ -70,10 +146,33 @@ def _coerce(name: str, text: str, python_type: typing.Any) -> typing.Any:
             return parsers[base](text)
         except ValueError:
             raise UserMistake(f"--input {name}={text}: expected {_type_label(base)}, e.g. {_EXAMPLES[base]}") from None
+    if not _json_typed(base):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text  # a path or URI for a file or dataset input; the type engine checks it
+    from flytekit.interaction.click_types import JsonParamType
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text  # a path or URI for a file or dataset input; the type engine checks it
+        return JsonParamType(base).convert(text, None, None)
+    except click.BadParameter:
+        raise UserMistake(
+            f"--input {name}={text}: expected {_type_label(base)} as JSON (or a JSON/YAML file)"
+            + (", or the option once per element" if typing.get_origin(base) is list else "")
+        ) from None
+
+
+def _json_typed(python_type: typing.Any) -> bool:
+    """Whether pyflyte run reads the type as JSON (flytekit ``interaction/click_types.literal_type_to_click_type``):
+    a collection, a map, or a struct (a dataclass, a Pydantic model, a dict)."""
+    from flytekit.core.type_engine import TypeEngine
+    from flytekit.models.types import SimpleType
+
+    try:
+        literal_type = TypeEngine.to_literal_type(python_type)
+    except Exception:  # a type flytekit cannot map: the type engine reports it when the value is converted
+        return False
+    return bool(literal_type.collection_type or literal_type.map_value_type or literal_type.simple == SimpleType.STRUCT)
 
 
 _EXAMPLES = {

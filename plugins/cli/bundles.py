@@ -5,7 +5,7 @@ without credentials) is reported by the top-level command's ``mistakes.Commands`
 from __future__ import annotations
 
 import click
-from flytekitplugins.prebuilt.command_line import pair
+from flytekitplugins.prebuilt.command_line import UserMistake, pair
 
 
 @click.group()
@@ -43,10 +43,14 @@ def bundle_push(source, store, task_name) -> None:
 @click.argument("store")
 @click.argument("task_name")
 def bundle_list(store, task_name) -> None:
-    """TASK_NAME's bundle versions in STORE, oldest first."""
+    """TASK_NAME's bundle versions in STORE, oldest first; a task without any is a mistake naming those it has."""
     from flytekitplugins.prebuilt.script import versions
 
-    for version in versions.list_versions(store, task_name):
+    found = versions.list_versions(store, task_name)
+    known = versions.task_names(store)
+    if not found and task_name not in known:
+        raise UserMistake(f"{store} has no bundles of {task_name!r}; its tasks are: {', '.join(known) or 'none'}")
+    for version in found:
         created = version.created.isoformat(timespec="seconds") if version.created else "-"
         click.echo(f"{version.sha256}  {version.size:>10,} bytes  {created}")
 

@@ -7,12 +7,20 @@ import importlib
 import json
 import os
 import sys
-import tempfile
 import traceback
 
 import click
 from flytekitplugins.prebuilt.cli.mistakes import TRACEBACK_ENV, mistake
-from flytekitplugins.prebuilt.command_line import UserMistake, show_log, task_inputs, task_secrets
+from flytekitplugins.prebuilt.command_line import (
+    KEEP_OPTION,
+    ROOT_OPTION,
+    UserMistake,
+    pod_env,
+    show_log,
+    storage_root,
+    task_inputs,
+    task_secrets,
+)
 
 
 @click.command()
@@ -29,16 +37,23 @@ def identity(source: str, task_name: str) -> None:
 @click.command()
 @click.argument("source")
 @click.argument("task_name")
-@click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="An input; VALUE is JSON or a string.")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An input; VALUE is JSON or a string. A list: a JSON list, or the option once per element.",
+)
 @click.option("--secret", "secrets", multiple=True, metavar="GROUP.KEY=VALUE", help="A secret Flyte would inject.")
 @click.option("--in-container", is_flag=True, help="Run in the task's image (Docker) instead of a subprocess.")
 @click.option("--image", default=None, help="Run this image instead of the template's.")
 @click.option(
     "--mount", "mounts", multiple=True, type=click.Path(exists=True), help="A host path to mount (same path)."
 )
-@click.option("--root", default=None, type=click.Path(file_okay=False), help="Storage root (default: a temp dir).")
-def run(source, task_name, inputs, secrets, in_container, image, mounts, root) -> None:
-    """Run TASK_NAME from SOURCE exactly as a Flyte cluster would, and print its outputs.
+@ROOT_OPTION
+@KEEP_OPTION
+def run(source, task_name, inputs, secrets, in_container, image, mounts, root, keep) -> None:
+    """Run TASK_NAME from SOURCE exactly as a Flyte cluster would, and print its outputs (a dataset's first rows).
 
     The task's output (its log) goes to stderr, on success as on failure; its outputs to stdout."""
     from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
@@ -46,30 +61,65 @@ def run(source, task_name, inputs, secrets, in_container, image, mounts, root) -
     task = load_task(source, task_name)
     values = task_inputs(task, inputs)
     secret_values = task_secrets(task, secrets)
-    emulator = Emulator(
-        root or tempfile.mkdtemp(prefix="flyte-prebuilt-"),
-        secrets=secret_values,
-        mounts=[os.path.abspath(m) for m in mounts],
-    )
-    where = "in " + (image or task.container_image) if in_container else "subprocess"
-    click.echo(f"running {task.name} ({where}) under {emulator.root}", err=True)
-    try:
-        result = emulator.run(task, values, image=image, in_container=in_container)
-    except TaskFailed as failure:
-        show_log(failure.logs)
-        click.echo(
-            f"FAILED [{failure.origin}/{failure.kind}] {failure.code} after {failure.attempts} attempt(s)\n"
-            f"{failure.message}",
-            err=True,
+    with storage_root(root, keep) as folder:
+        emulator = Emulator(
+            folder,
+            secrets=secret_values,
+            mounts=[os.path.abspath(m) for m in mounts],
+            env={} if in_container else pod_env(folder),
         )
-        sys.exit(1)
-    show_log(result.logs)
+        if in_container:
+            _check_mounts(emulator, task, values)
+        where = "in " + (image or task.container_image) if in_container else "subprocess"
+        click.echo(f"running {task.name} ({where}) under {emulator.root}", err=True)
+        try:
+            result = emulator.run(task, values, image=image, in_container=in_container)
+        except TaskFailed as failure:
+            show_log(failure.logs)
+            click.echo(
+                f"FAILED [{failure.origin}/{failure.kind}] {failure.code} after {failure.attempts} attempt(s)\n"
+                f"{failure.message}",
+                err=True,
+            )
+            sys.exit(1)
+        show_log(result.logs)
+        _show_outputs(result, kept=bool(root or keep))
+
+
+def _show_outputs(result, kept: bool) -> None:
+    """Each output on stdout; a dataset as its first rows and its path (while the storage root is kept)."""
+    from flytekitplugins.prebuilt.cli.dataset_preview import preview
+
+    gone = "removed with the temporary storage root; --keep keeps it"
     for name, literal in result.literals.literals.items():
         scalar = literal.scalar
         dataset = scalar and (scalar.structured_dataset or scalar.schema)
-        click.echo(f"{name}: {dataset.uri if dataset else result.outputs[name]}")
+        if not dataset:
+            click.echo(f"{name}: {result.outputs[name]}")
+            continue
+        lines = preview(dataset.uri)
+        click.echo(f"{name}: {dataset.uri if kept else '(' + gone + ')'}")
+        for line in lines:
+            click.echo(f"  {line}")
     if result.deck_path:
-        click.echo(f"deck: {result.deck_path}", err=True)
+        click.echo(f"deck: {result.deck_path if kept else '(' + gone + ')'}", err=True)
+
+
+def _check_mounts(emulator, task, values: dict) -> None:
+    """A host path the task reads but its container would not see is a mistake naming the ``--mount`` to add."""
+    from flytekit.core.type_engine import TypeEngine
+    from flytekitplugins.prebuilt.cli.host_paths import mount_for, unmounted
+
+    def a_file(python_type) -> bool:  # flytekit copies a file or dataset input; mounting its path would not help
+        literal_type = TypeEngine.to_literal_type(python_type)
+        return bool(literal_type.blob or literal_type.structured_dataset_type or literal_type.schema)
+
+    strings = {n: v for n, v in values.items() if not a_file(task.python_interface.inputs[n])}
+    missing = unmounted(emulator.template(task).custom, strings, [emulator.root, *emulator.mounts])
+    if missing:
+        seen = ", ".join(f"{path} ({where})" for where, path in missing)
+        add = " ".join(sorted({f"--mount {mount_for(path)}" for _, path in missing}))
+        raise UserMistake(f"--in-container: the task reads {seen}, which its container cannot see; add {add}")
 
 
 def load_task(source: str, task_name: str):

@@ -25,8 +25,8 @@ def input_literals(task_name: str, inputs: dict[str, Any], types: dict[str, Any]
     for name, value in inputs.items():
         if name not in types:
             raise InputError(f"{task_name} has no input {name!r}; its inputs are {describe(types)}")
-        try:
-            converted.update(TypeEngine.dict_to_literal_map(ctx, {name: value}, {name: types[name]}).literals)
+        try:  # one at a time: flytekit 1.16's dict_to_literal_map reports a failure as its asyncio.Task's repr
+            converted[name] = TypeEngine.to_literal(ctx, value, types[name], TypeEngine.to_literal_type(types[name]))
         except Exception as error:
             detail = " ".join(str(error).split())
             raise InputError(f"input {name!r}: {value!r} is not a valid {type_name(types[name])} ({detail})") from None

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import types
 
 import click
+from flytekitplugins.prebuilt.command_line import KEEP_OPTION, ROOT_OPTION
 from flytekitplugins.prebuilt.project.schema import FILE_NAME
 
 FILE_OPTION = click.option(
@@ -83,14 +83,10 @@ def show(name: str, path: str) -> None:
 
     from flytekit.configuration import ImageConfig, SerializationSettings
     from flytekit.tools.translator import get_serializable
-    from flytekitplugins.prebuilt.command_line import UserMistake
     from google.protobuf.json_format import MessageToDict
 
     loaded = _load(path)
-    try:
-        entity = loaded.entity(name)
-    except KeyError as error:
-        raise UserMistake(error.args[0]) from None
+    entity = _entity(loaded, name)
     settings = SerializationSettings(
         project=loaded.name, domain="development", version="dry-run", image_config=ImageConfig.auto_default_image()
     )
@@ -110,22 +106,28 @@ def show(name: str, path: str) -> None:
 @click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="An input; VALUE is JSON or a string.")
 @click.option("--secret", "secrets", multiple=True, metavar="GROUP.KEY=VALUE", help="A secret Flyte would inject.")
 @click.option("--in-container", is_flag=True, help="Run each task in its image (Docker) instead of a subprocess.")
-@click.option("--root", default=None, type=click.Path(file_okay=False), help="Storage root (default: a temp dir).")
-def run(name, path, inputs, secrets, in_container, root) -> None:
+@ROOT_OPTION
+@KEEP_OPTION
+def run(name, path, inputs, secrets, in_container, root, keep) -> None:
     """Run task or pipeline NAME as a Flyte cluster would (each task through the emulator) and print its outputs."""
-    from flytekitplugins.prebuilt.command_line import UserMistake, show_log, task_inputs, task_secrets
-    from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
-    from flytekitplugins.prebuilt.project.running import run as run_project
+    from flytekitplugins.prebuilt.command_line import pod_env, storage_root, task_inputs, task_secrets
+    from flytekitplugins.prebuilt.emulator import Emulator
 
     loaded = _load(path)
-    try:
-        entity = loaded.entity(name)
-    except KeyError as error:
-        raise UserMistake(error.args[0]) from None
+    entity = _entity(loaded, name)
     values = task_inputs(entity, inputs)
     requested = [s for t in loaded.tasks.values() if t.security_context for s in t.security_context.secrets]
     asking = types.SimpleNamespace(name=entity.name, security_context=types.SimpleNamespace(secrets=requested))
-    emulator = Emulator(root or tempfile.mkdtemp(prefix="flyte-prebuilt-"), secrets=task_secrets(asking, secrets))
+    with storage_root(root, keep) as folder:
+        emulator = Emulator(folder, secrets=task_secrets(asking, secrets), env={} if in_container else pod_env(folder))
+        _run(loaded, name, entity, values, emulator, in_container, kept=bool(root or keep))
+
+
+def _run(loaded, name, entity, values, emulator, in_container: bool, kept: bool) -> None:
+    from flytekitplugins.prebuilt.command_line import show_log
+    from flytekitplugins.prebuilt.emulator import TaskFailed
+    from flytekitplugins.prebuilt.project.running import run as run_project
+
     where = "in the images" if in_container else "subprocesses"
     click.echo(f"running {entity.name} ({where}) under {emulator.root}", err=True)
 
@@ -144,7 +146,10 @@ def run(name, path, inputs, secrets, in_container, root) -> None:
         )
         sys.exit(1)
     for output, value in outputs.items():
-        click.echo(f"{output}: {getattr(value, 'path', None) or getattr(value, 'uri', None) or value}")
+        shown = getattr(value, "path", None) or getattr(value, "uri", None) or value
+        if not kept and str(shown).startswith(emulator.root):
+            shown = f"{shown} (removed with the temporary storage root; --keep keeps it)"
+        click.echo(f"{output}: {shown}")
 
 
 @project.command("schema")
@@ -153,6 +158,17 @@ def schema() -> None:
     from flytekitplugins.prebuilt.project.schema import project_schema
 
     click.echo(json.dumps(project_schema(), indent=2))
+
+
+def _entity(loaded, name: str):
+    """Task or pipeline ``name``; an unknown name is a mistake listing what the project has (as ``run`` does)."""
+    from flytekitplugins.prebuilt.command_line import UserMistake
+
+    try:
+        return loaded.entity(name)
+    except KeyError as error:
+        known = ", ".join([*loaded.tasks, *loaded.pipelines, *loaded.aliases]) or "none"
+        raise UserMistake(f"{error.args[0]}; its tasks and pipelines are: {known}") from None
 
 
 def _type(python_type) -> str:

@@ -93,6 +93,17 @@ def list_versions(store: str, task_name: str) -> list[Version]:
     )
 
 
+def task_names(store: str) -> list[str]:
+    """The tasks with a folder of versions in the store (``<store>/<task name>/``), sorted; none when it is empty
+    or missing."""
+    root = store.rstrip("/")
+    fs = FlyteContextManager.current_context().file_access.get_filesystem_for_path(root)
+    if not fs.exists(root):
+        return []
+    folders = [e["name"] for e in fs.ls(root, detail=True) if e.get("type") == "directory"]
+    return sorted(name.rstrip("/").rsplit("/", 1)[-1] for name in folders)
+
+
 def download(store: str, task_name: str, sha256: str) -> bytes:
     """A version's zip, verified against its digest."""
     uri = version_uri(store, task_name, sha256)

@@ -268,3 +268,69 @@ def test_the_commands_output_is_shown_on_success_as_on_failure(tasks_file):
     assert failed.returncode == 1 and failed.stdout == ""
     assert "hello from the script, n=-1" in failed.stderr
     assert "FAILED [USER/NON_RECOVERABLE] USER:ScriptExit after 1 attempt(s)" in failed.stderr
+
+
+# ------------------------------------------------------------------ flyte-prebuilt run: outputs and its storage root
+
+
+def temp_dir(tmp_path) -> Path:
+    """The TMPDIR of a command: where its temporary storage root is made."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    return folder
+
+
+def test_a_dataset_output_shows_its_first_rows_and_the_temporary_root_is_removed(tmp_path):
+    tmp = temp_dir(tmp_path)
+    args = ("run", EXAMPLES / "sql_quickstart.py", "big_orders", "--input", "min_amount=150", "--input", "unused=1")
+    assert "has no input 'unused'" in one_line_mistake(prebuilt(*args, cwd=tmp_path, TMPDIR=str(tmp)))
+    done = prebuilt(*args[:-2], cwd=tmp_path, TMPDIR=str(tmp))
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "results: (removed with the temporary storage root; --keep keeps it)"
+    rows = int(lines[1].split()[0])
+    assert lines[1] == f"  {rows} row(s), 3 column(s)" and 0 < rows <= 10  # all of them: no "the first 10"
+    assert lines[2].split() == ["customer", "orders", "total"] and len(lines) == 3 + rows
+    assert "deck: (removed with the temporary storage root; --keep keeps it)" in done.stderr
+    assert not list(tmp.glob("flyte-prebuilt-*"))  # neither after a mistake nor after a run
+
+
+def test_keep_keeps_the_storage_root_with_the_dataset_and_the_pods_temporary_files(tmp_path):
+    tmp = temp_dir(tmp_path)
+    done = prebuilt(
+        "run", EXAMPLES / "sql_quickstart.py", "big_orders", "--input", "min_amount=150", "--keep", cwd=tmp_path,
+        TMPDIR=str(tmp),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    [root] = tmp.glob("flyte-prebuilt-*")
+    assert done.stderr.strip().splitlines()[-1] == f"kept {root}"
+    uri = done.stdout.splitlines()[0].removeprefix("results: ")
+    assert uri.startswith(str(root)) and list(Path(uri).glob("*.parquet"))
+    assert list((root / "tmp").glob("flyte*"))  # flytekit's sandbox of the pod: under the root, not in TMPDIR
+
+
+def test_a_failed_run_keeps_its_storage_root_and_says_where(tasks_file, tmp_path):
+    tmp = temp_dir(tmp_path)
+    failed = prebuilt(
+        "run", tasks_file, "count", "--input", "n=-1", "--input", "day=2024-01-31", cwd=tasks_file.parent,
+        TMPDIR=str(tmp),
+    )  # fmt: skip
+    assert failed.returncode == 1
+    [root] = tmp.glob("flyte-prebuilt-*")
+    assert failed.stderr.strip().splitlines()[-1] == (
+        f"kept {root} (the failed run's storage root: inputs, error document, outputs)"
+    )
+    assert list(root.glob("metadata/propeller/*/n0/data/0/error*.pb"))
+
+
+def test_in_the_image_with_the_mount_it_names_the_rows_are_shown_and_the_root_removed(tmp_path, sql_image):
+    """What the mount hint leads to (tests/unit/test_cli_mounts.py): the run in the image, then its storage root,
+    with what the container's user wrote in it, removed."""
+    tmp = temp_dir(tmp_path)
+    args = ("run", EXAMPLES / "sql_quickstart.py", "big_orders", "--input", "min_amount=150", "--in-container")
+    hint = one_line_mistake(prebuilt(*args, "--image", sql_image, cwd=tmp_path, TMPDIR=str(tmp)))
+    mount = hint.rsplit("add --mount ", 1)[1]
+    done = prebuilt(*args, "--image", sql_image, "--mount", mount, cwd=tmp_path, TMPDIR=str(tmp))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[2].split() == ["customer", "orders", "total"]
+    assert "could not remove" not in done.stderr and not list(tmp.glob("flyte-prebuilt-*"))

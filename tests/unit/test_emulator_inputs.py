@@ -23,3 +23,13 @@ def test_an_unknown_input_or_a_wrong_value_is_an_input_error(inputs, message):
     with pytest.raises(InputError) as error:
         input_literals("t", inputs, {"n": int, "xs": list[int]})
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_a_refused_value_says_why_not_an_asyncio_repr():
+    """flytekit 1.16's ``TypeEngine.dict_to_literal_map`` reports a failed input as ``Received: <class
+    '_asyncio.Task'>``; the error names the value and the type engine's reason instead."""
+    with pytest.raises(InputError) as error:
+        input_literals("t", {"names": "ada"}, {"names": list[str]})
+    said = str(error.value)
+    assert said.startswith("input 'names': 'ada' is not a valid list[str]")
+    assert "Task" not in said and "coro" not in said and "not of container type" in said
