@@ -30,7 +30,7 @@ def identity(source: str, task_name: str) -> None:
     """The content identity (default cache_version) and image of a task in SOURCE (a .py file or module)."""
     task = load_task(source, task_name)
     click.echo(
-        json.dumps({"task": task.name, "identity": getattr(task, "identity", None), "image": task.container_image})
+        json.dumps({"task": task.name, "identity": getattr(task, "identity", None), "image": _image_of(task)})
     )
 
 
@@ -70,7 +70,7 @@ def run(source, task_name, inputs, secrets, in_container, image, mounts, root, k
         )
         if in_container:
             _check_mounts(emulator, task, values)
-        where = "in " + (image or task.container_image) if in_container else "subprocess"
+        where = "in " + (image or _image_of(task)) if in_container else "subprocess"
         click.echo(f"running {task.name} ({where}) under {emulator.root}", err=True)
         try:
             result = emulator.run(task, values, image=image, in_container=in_container)
@@ -84,6 +84,11 @@ def run(source, task_name, inputs, secrets, in_container, image, mounts, root, k
             sys.exit(1)
         show_log(result.logs)
         _show_outputs(result, kept=bool(root or keep))
+
+
+def _image_of(task) -> str:
+    """The image a task runs in; a map task's is its element task's."""
+    return getattr(task, "python_function_task", task).container_image
 
 
 def _show_outputs(result, kept: bool) -> None:
@@ -129,12 +134,15 @@ def load_task(source: str, task_name: str):
     from flytekit.core.python_function_task import PythonFunctionTask
     from flytekit.core.workflow import WorkflowBase
 
+    from flytekitplugins.prebuilt.map import PrebuiltMapTask
+
+    runnable = (PythonCustomizedContainerTask, PrebuiltMapTask)  # a map over a prebuilt task runs as an ArrayNode
     module = _import_source(source)
     found = getattr(module, task_name, None)
     if found is None:
-        tasks = sorted(n for n, v in vars(module).items() if isinstance(v, PythonCustomizedContainerTask))
+        tasks = sorted(n for n, v in vars(module).items() if isinstance(v, runnable))
         raise UserMistake(f"{source} has no {task_name!r}; its prebuilt tasks are: {', '.join(tasks) or 'none'}")
-    if isinstance(found, PythonCustomizedContainerTask):
+    if isinstance(found, runnable):
         return found
     expected = "flyte-prebuilt runs one prebuilt (template-only) task, e.g. a SQLTask or ScriptTask"
     if isinstance(found, WorkflowBase):

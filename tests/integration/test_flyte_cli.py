@@ -334,3 +334,32 @@ def test_in_the_image_with_the_mount_it_names_the_rows_are_shown_and_the_root_re
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines()[2].split() == ["customer", "orders", "total"]
     assert "could not remove" not in done.stderr and not list(tmp.glob("flyte-prebuilt-*"))
+
+
+MAP_MODULE = """\
+import functools
+from pathlib import Path
+from flytekitplugins.prebuilt.map import map_task
+from flytekitplugins.prebuilt.script import ScriptTask
+
+square = ScriptTask(
+    "square",
+    source=str(Path(__file__).parent / "step"),
+    command=["python", "-c", "import json, os, sys; n, k = map(int, sys.argv[1:]); "
+             "json.dump({'square': n * n + k}, open(os.environ['PREBUILT_OUTPUTS_FILE'], 'w'))",
+             "{{.inputs.n}}", "{{.inputs.offset}}"],
+    inputs={"n": int, "offset": int},
+    outputs={"square": int},
+    dependencies="none",
+)
+squares = map_task(functools.partial(square, offset=1))
+"""
+
+
+def test_run_of_a_map_task_runs_every_element_with_its_bound_input(tmp_path):
+    (tmp_path / "step").mkdir()
+    (tmp_path / "step" / "README").write_text("the step's code is its command\n")
+    (tmp_path / "mapped.py").write_text(MAP_MODULE)
+    done = prebuilt("run", "mapped.py", "squares", "--input", "n=[1,2,3]", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "square: [2, 5, 10]" in done.stdout
