@@ -29,9 +29,7 @@ from flytekitplugins.prebuilt.command_line import (
 def identity(source: str, task_name: str) -> None:
     """The content identity (default cache_version) and image of a task in SOURCE (a .py file or module)."""
     task = load_task(source, task_name)
-    click.echo(
-        json.dumps({"task": task.name, "identity": getattr(task, "identity", None), "image": _image_of(task)})
-    )
+    click.echo(json.dumps({"task": task.name, "identity": getattr(task, "identity", None), "image": _image_of(task)}))
 
 
 @click.command()
@@ -133,7 +131,6 @@ def load_task(source: str, task_name: str):
     from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
     from flytekit.core.python_function_task import PythonFunctionTask
     from flytekit.core.workflow import WorkflowBase
-
     from flytekitplugins.prebuilt.map import PrebuiltMapTask
 
     runnable = (PythonCustomizedContainerTask, PrebuiltMapTask)  # a map over a prebuilt task runs as an ArrayNode
