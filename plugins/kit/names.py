@@ -48,11 +48,12 @@ def check_name(name: Any) -> str:
     return name
 
 
-def claim(name: str, defined_in: Optional[str], settings: SerializationSettings) -> None:
+def claim(name: str, defined_in: Optional[str], settings: Optional[SerializationSettings]) -> None:
     """Record that the task defined in ``defined_in`` is serialized as ``name`` by the registration ``settings``
     serialize for; refuse it when that registration already serialized another task of that name. A local run
-    (flytekit's ``SERIALIZE_SETTINGS``) registers nothing."""
-    if settings is PythonCustomizedContainerTask.SERIALIZE_SETTINGS:
+    (flytekit's ``SERIALIZE_SETTINGS``) registers nothing, nor does ``get_custom(None)`` (a custom read outside any
+    serialization, as upstream's tests and our docs do)."""
+    if settings is None or settings is PythonCustomizedContainerTask.SERIALIZE_SETTINGS:
         return
     key = id(settings)
     if key not in _registrations:

@@ -70,3 +70,11 @@ def test_a_file_imported_twice_defines_one_task(tmp_path):
     registration = settings()
     get_serializable(OrderedDict(), registration, first)
     assert get_serializable(OrderedDict(), registration, again).template.id.name == "ident"
+
+
+def test_a_custom_read_outside_any_serialization_claims_no_name():
+    """`task.get_custom(None)` (upstream's tests, our docs) serializes for no registration: nothing to claim."""
+    from flytekitplugins.prebuilt.sql import SQLConfig, SQLTask
+
+    task = SQLTask("read_outside", "select 1", SQLConfig(url="sqlite:////x.db"))
+    assert task.get_custom(None)["prebuilt"]["type"] == "sql"
