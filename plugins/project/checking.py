@@ -7,9 +7,11 @@ that path's line and column, worded as what is expected (``unknown key 'retires'
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, Iterator
 
-from flytekitplugins.prebuilt.project.errors import Problem, did_you_mean
+from flytekitplugins.prebuilt.project.ame import translate
+from flytekitplugins.prebuilt.project.errors import Problem, ProjectErrors, did_you_mean
 from flytekitplugins.prebuilt.project.schema import project_schema
 from flytekitplugins.prebuilt.project.shorthands import EXECUTOR_TAGS, REFUSED_TAGS
 from flytekitplugins.prebuilt.project.source import Path, Source, tags
@@ -31,11 +33,18 @@ def validator() -> jsonschema.Draft202012Validator:
 
 
 def check(source: Source) -> list[tuple[Path, Problem]]:
-    """Every schema violation and refused tag of ``source``, each with the path it is about."""
+    """Every schema violation and refused tag of ``source``, each with the path it is about; AME's spellings are
+    first rewritten onto ours (ame.py), its dropped sections added to ``source.warnings``."""
+    try:
+        source.warnings.extend(translate(source))
+    except ProjectErrors as old_format:  # one error: the rest of an older format's file would only repeat it
+        return [((), problem) for problem in old_format.problems]
     found = [
         (path, problem) for error in validator().iter_errors(source.data) for path, problem in _explain(error, source)
     ]
-    return found + list(_tag_problems(source)) + list(_cron_problems(source))
+    tagged = list(_tag_problems(source))  # a refused tag is the one problem of its value (not also its type)
+    found = [(path, problem) for path, problem in found if path not in {p for p, _ in tagged}]
+    return found + tagged + list(_cron_problems(source))
 
 
 def _explain(error: jsonschema.ValidationError, source: Source) -> Iterator[tuple[Path, Problem]]:
@@ -51,6 +60,9 @@ def _explain(error: jsonschema.ValidationError, source: Source) -> Iterator[tupl
         for key in schema["required"]:
             if isinstance(value, dict) and key not in value:
                 yield path, source.problem(path, f"missing required key {key!r}", field=_field(path, key))
+    elif kind in ("anyOf", "oneOf") and _fitting(error):  # the value's kind fits one: what is wrong in it
+        for inner in _fitting(error):
+            yield from _explain(inner, source)
     elif kind in ("anyOf", "oneOf"):
         expected = [s["x-expected"] for s in error.validator_value if isinstance(s, dict) and "x-expected" in s]
         typed = [s for s in error.validator_value if isinstance(s, dict) and "type" in s]
@@ -66,6 +78,19 @@ def _explain(error: jsonschema.ValidationError, source: Source) -> Iterator[tupl
         yield path, source.problem(path, _expected(kind, error.validator_value, schema, value, shown))
 
 
+def _fitting(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
+    """The error inside the one alternative of an anyOf whose type the value has (a mapping for ``fromTemplate:
+    {name: ...}``), so that the error says what is wrong in it, not that a mapping was expected."""
+    checker = jsonschema.Draft202012Validator.TYPE_CHECKER
+    fits = [
+        index
+        for index, alternative in enumerate(error.validator_value)
+        if isinstance(alternative, dict) and isinstance(alternative.get("type"), str)
+        and checker.is_type(error.instance, alternative["type"])
+    ]  # fmt: skip
+    return [e for e in error.context if len(fits) == 1 and e.schema_path and e.schema_path[0] == fits[0]]
+
+
 def _expected(kind: str, wanted: Any, schema: dict, value: Any, shown: str) -> str:
     if kind == "type":
         return f"expected {_type_words(wanted)}, got {shown}"
@@ -75,12 +100,21 @@ def _expected(kind: str, wanted: Any, schema: dict, value: Any, shown: str) -> s
     if kind == "const":
         return f"expected {wanted!r}, got {shown}"
     if kind == "pattern":
-        return f"expected {schema.get('x-expected', 'a value matching ' + wanted)}, got {shown}"
+        quoted = shown[:1] in ("'", '"')  # a file whose values may be quoted: the character may be named too
+        return f"expected {schema.get('x-expected', 'a value matching ' + wanted)}, got {shown}" + (
+            _offending(value) if quoted else ""
+        )
     if kind in ("minimum", "minItems"):
         return f"expected at least {wanted}{' item' if kind == 'minItems' else ''}, got {shown}"
     if kind == "false":
         return "not allowed here"
     return f"{kind} {wanted!r} not met by {shown}"
+
+
+def _offending(value: Any) -> str:
+    """`` ('-' is not a letter, digit or _)`` for a name's first character that a name may not hold."""
+    bad = re.search(r"[^A-Za-z0-9_.]", value) if isinstance(value, str) else None
+    return f" ({bad.group()!r} at character {bad.start() + 1} is not a letter, digit or _)" if bad else ""
 
 
 def _type_words(types: Any) -> str:

@@ -47,6 +47,8 @@ def _load(path: str):
 def validate(path: str) -> None:
     """Check the whole file (schema, templates, references, every task's config) and report every problem."""
     loaded = _load(path)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"ok: project {loaded.name}: {len(loaded.tasks)} task(s), {len(loaded.pipelines)} pipeline(s), "
         f"{len(loaded.launch_plans)} schedule(s)"

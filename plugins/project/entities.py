@@ -23,6 +23,7 @@ class Project:
     aliases: dict[str, str] = field(default_factory=dict)  # taskRef entries: name -> the task or pipeline
     launch_plans: dict[str, LaunchPlan] = field(default_factory=dict)  # scheduled: name -> its launch plan
     wrappers: dict[str, WorkflowBase] = field(default_factory=dict)  # scheduled tasks' one-node workflows
+    warnings: list = field(default_factory=list)  # Problems that do not stop it: AME's sections dropped (ame.py)
 
     def target(self, name: str) -> str:
         """The task or pipeline ``name`` stands for (following taskRef aliases)."""

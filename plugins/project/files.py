@@ -15,6 +15,15 @@ import stat
 MAX_FILE_BYTES = 512 * 1024  # a project file of hundreds of tasks is tens of KiB
 
 
+ALSO_READ = ("ame.yaml", "ame.yml")  # AME's file names (issue 16), looked for in a folder after ours
+
+
+def in_folder(folder: str, names: tuple[str, ...]) -> str:
+    """The project file of ``folder``: the first of ``names`` there, else the first (whose absence is then said)."""
+    found = [os.path.join(folder, name) for name in names if os.path.lexists(os.path.join(folder, name))]
+    return found[0] if found else os.path.join(folder, names[0])
+
+
 class Unreadable(Exception):
     """Why a file is not read; the message never holds the file's content."""
 
@@ -45,7 +54,7 @@ def confined(root: str, base: str, relative: object, file_name: str) -> str:
     if os.path.isabs(relative):
         raise Unreadable("an absolute path; a project names other projects by paths inside its own folder")
     path = os.path.join(base, relative)
-    path = os.path.join(path, file_name) if os.path.isdir(path) else path
+    path = in_folder(path, (file_name, *ALSO_READ)) if os.path.isdir(path) else path
     real, real_root = os.path.realpath(path), os.path.realpath(root)
     if os.path.commonpath([real, real_root]) != real_root:
         raise Unreadable("leaves the project's folder (by '..' or a link); other projects must be inside it")

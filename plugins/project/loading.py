@@ -8,19 +8,21 @@ from flytekitplugins.prebuilt.project.checking import check
 from flytekitplugins.prebuilt.project.compiling import Compiler
 from flytekitplugins.prebuilt.project.entities import Project
 from flytekitplugins.prebuilt.project.errors import ProjectErrors
+from flytekitplugins.prebuilt.project.files import ALSO_READ, in_folder
 from flytekitplugins.prebuilt.project.schema import FILE_NAME
 from flytekitplugins.prebuilt.project.source import read
 from flytekitplugins.prebuilt.project.templates import Templates
 
 
 def load(path: str | os.PathLike = FILE_NAME) -> Project:
-    """The project in ``path`` (a file, or a folder holding ``flyte-prebuilt.yaml``), its tasks, pipelines and
-    launch plans built; ``ProjectErrors`` listing every problem (``file:line:column: field: expected ...``)."""
+    """The project in ``path`` (a file, or a folder holding ``flyte-prebuilt.yaml``, else AME's ``ame.yaml`` or
+    ``ame.yml``), its tasks, pipelines and launch plans built; ``ProjectErrors`` listing every problem
+    (``file:line:column: field: expected ...``); ``Project.warnings``: what was ignored (AME's sections, ame.py)."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        path = os.path.join(path, FILE_NAME)
+        path = in_folder(path, (FILE_NAME, *ALSO_READ))
     source = read(path)
-    found = check(source)
+    found = check(source)  # AME's spellings rewritten onto ours first (ame.py)
     problems = [problem for _, problem in found]
     if not isinstance(source.data, dict) or "project" not in source.data or not isinstance(source.data["project"], str):
         raise ProjectErrors(problems)
@@ -30,4 +32,5 @@ def load(path: str | os.PathLike = FILE_NAME) -> Project:
     problems += templates.problems + compiler.problems
     if problems:
         raise ProjectErrors(problems)
+    project.warnings = list(source.warnings)
     return project

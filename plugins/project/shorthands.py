@@ -25,11 +25,8 @@ REFUSED_TAGS = {
         "points have no dependency kind here (requirements, poetry, pipenv, none); write the "
         "environment as requirements.txt and use !pip"
     ),
-    "!ame": "AME's secret store has no Flyte equivalent: write the secret as {group: ..., key: ..., injectAs: ...}",
-    "!vault": (
-        "Vault is chosen by the Flyte cluster's secret manager, not per secret: write {group: <path>, key: <key>, "
-        "injectAs: ...}"
-    ),
+    "!ame": "tags a secret of AME's store, an entry of secrets: - !ame {key: <key>, injectAs: <VARIABLE>}",
+    "!vault": "tags a Vault secret, an entry of secrets: - !vault {vault: <name>, key: <path/to/key>, injectAs: ...}",
 }
 CHANGED_FILES = "changed_files"  # the output saveChangedFiles: true declares
 
@@ -71,6 +68,8 @@ def split_command(command: Any, shell: bool = False) -> tuple[str, ...]:
 
 def _executor(value: Any, tag: str) -> Expanded:
     version = value.get("pythonVersion")
+    patch = re.fullmatch(r"(\d+\.\d+)\.\d+", version) if isinstance(version, str) else None
+    version = patch.group(1) if patch else version  # AME's 3.10.9: the image of that minor version runs it
     if version is not None and str(version) not in IMAGE_PYTHONS:
         hint = " (write versions as strings: '3.10' is not 3.1)" if not isinstance(version, str) else ""
         raise ShorthandError(

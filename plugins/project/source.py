@@ -9,7 +9,7 @@ keeps ``no``/``on`` strings, not booleans.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from flytekitplugins.prebuilt.project.errors import Position, Problem, ProjectErrors, first_line
@@ -38,6 +38,7 @@ class Source:
     folder: str
     data: Any
     quoted: bool = True
+    warnings: list = field(default_factory=list, compare=False)  # Problems that do not stop the file (ame.py)
 
     def position(self, path: Path, at_key: bool = False) -> Position:
         """Where ``path`` is: the value it names (or its key, ``at_key``); for a path that does not exist (a missing
