@@ -44,8 +44,7 @@ ROOT_OPTION = click.option(
 def storage_root(root: typing.Optional[str], keep: bool) -> typing.Iterator[str]:
     """The run's object store: ``root`` as given, or a temporary ``flyte-prebuilt-*`` folder that is removed when
     the command ends, unless ``keep``, or the run failed (exit code 1, an interrupt, a bug): then it stays, for its
-    inputs, error document and outputs, and its path is printed. The user's mistake (``cli/mistakes.py``) removes
-    it."""
+    inputs, error document and outputs, and its path is printed. The user's mistake (``mistake``) removes it."""
     if root:
         yield root
         return
@@ -53,8 +52,6 @@ def storage_root(root: typing.Optional[str], keep: bool) -> typing.Iterator[str]
     try:
         yield folder
     except BaseException as error:
-        from flytekitplugins.prebuilt.cli.mistakes import mistake
-
         if isinstance(error, click.ClickException) or (isinstance(error, Exception) and mistake(error)):
             _remove(folder)  # the user's mistake (a bad --mount, ...): nothing ran
         else:  # the task failed (exit code 1), an interrupt, a bug
@@ -234,3 +231,41 @@ def task_secrets(task, given: typing.Sequence[str]) -> dict[tuple[str, str], str
             err=True,
         )
     return values
+
+
+CREDENTIAL_ERRORS = {  # exception class name -> what to set (by the library that raises it)
+    "NoCredentialsError": "AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)",
+    "PartialCredentialsError": "complete AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+    "DefaultCredentialsError": (
+        "Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS, or gcloud auth application-default login)"
+    ),
+    "CredentialUnavailableError": (
+        "Azure credentials (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, or az login)"
+    ),
+    "ClientAuthenticationError": "valid Azure credentials (AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY)",
+}
+
+
+def mistake(error: BaseException) -> typing.Optional[str]:
+    """What the user should fix, when ``error`` (or an error behind it) is theirs to fix."""
+    from flytekitplugins.prebuilt.docker_engine import DockerUnavailable
+    from flytekitplugins.prebuilt.emulator import InputError
+    from flytekitplugins.prebuilt.kit.config import ConfigError
+    from flytekitplugins.prebuilt.kit.errors import UserError
+
+    for cause in _chain(error):
+        if type(cause).__name__ in CREDENTIAL_ERRORS:
+            return f"no cloud credentials ({cause}); set {CREDENTIAL_ERRORS[type(cause).__name__]}"
+    if isinstance(error, (InputError, UserError, ConfigError, DockerUnavailable)):
+        return str(error)
+    return None
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and every error behind it (a suppressed context too: it may say what was missing)."""
+    found: list[BaseException] = []
+    cause: typing.Optional[BaseException] = error
+    while cause is not None and cause not in found:
+        found.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return found

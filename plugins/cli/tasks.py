@@ -10,11 +10,12 @@ import sys
 import traceback
 
 import click
-from flytekitplugins.prebuilt.cli.mistakes import TRACEBACK_ENV, mistake
+from flytekitplugins.prebuilt.cli.mistakes import TRACEBACK_ENV
 from flytekitplugins.prebuilt.command_line import (
     KEEP_OPTION,
     ROOT_OPTION,
     UserMistake,
+    mistake,
     pod_env,
     show_log,
     storage_root,
