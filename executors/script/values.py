@@ -36,17 +36,18 @@ def local(value: Any, work: Path) -> Any:
 def download_dataset(dataset: StructuredDataset, work: Path) -> str:
     """The dataset's files in a new folder under ``work``: its uri is a folder of parquet files (what flytekit's
     encoders and the sql type write) or one file, which lands in the folder."""
-    if not dataset.uri:
+    uri = dataset.uri or (dataset.literal.uri if dataset.literal else "")  # an input: its literal has it
+    if not uri:
         raise UserError("a StructuredDataset input without a uri (a dataframe in memory) cannot reach a script")
     file_access = FlyteContextManager.current_context().file_access
     folder = Path(tempfile.mkdtemp(prefix="dataset-", dir=work))
     try:
-        if file_access.get_filesystem_for_path(dataset.uri).isdir(dataset.uri):
-            file_access.get_data(dataset.uri, str(folder), is_multipart=True)
+        if file_access.get_filesystem_for_path(uri).isdir(uri):
+            file_access.get_data(uri, str(folder), is_multipart=True)
         else:
-            file_access.get_data(dataset.uri, str(folder / os.path.basename(dataset.uri.rstrip("/"))))
+            file_access.get_data(uri, str(folder / os.path.basename(uri.rstrip("/"))))
     except Exception as error:
-        raise TransientError(f"cannot download the dataset {dataset.uri}: {error}") from None
+        raise TransientError(f"cannot download the dataset {uri}: {error}") from None
     return str(folder)
 
 
