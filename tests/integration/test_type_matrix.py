@@ -67,11 +67,11 @@ ARGV_TEXT = [
 ENV_TEXT = [ARGV_TEXT[0], ARGV_TEXT[2], ARGV_TEXT[3], "5400.0", '["a", "b c"]', ARGV_TEXT[5]]
 
 
-def echo_task(name="echo", cls=ScriptTask, **kwargs):
+def echo_task(name="echo", cls=ScriptTask, command=("python", "echo.py"), **kwargs):
     return cls(
         name,
         source=str(HERE / "echo.py"),
-        command=["python", "echo.py", *ARGV],
+        command=[*command, *ARGV],
         inputs=TYPES,
         outputs={**TYPES, "argv": list[str], "env": list[str]},
         artifacts={name: f"out/{name}" for name in PATHS},
@@ -146,6 +146,27 @@ def test_script_echoes_every_type_in_the_image(values, tmp_path, script_image):
     """Not run by the helper that wrote it (no image builds there): run with `-m docker`."""
     (tmp_path / "store").mkdir()
     assert_echoed(Emulator(str(tmp_path / "store")).run(echo_task(), values, in_container=True).outputs)
+
+
+def train_echo():
+    """The train type shares the script type's inputs and outputs: one process under torchrun echoes them."""
+    from flytekitplugins.prebuilt.train import TrainTask
+
+    return echo_task("train_echo", TrainTask, command=("echo.py",), dependencies="none", processes_per_node=1)
+
+
+def test_train_echoes_every_type_in_process_and_emulated(values, tmp_path):
+    task = train_echo()
+    assert_echoed(as_dict(task, task(**values)))
+    (tmp_path / "store").mkdir()
+    assert_echoed(Emulator(str(tmp_path / "store")).run(task, values).outputs)
+
+
+@pytest.mark.docker
+def test_train_echoes_every_type_in_the_image(values, tmp_path, train_image):
+    """Not run by the helper that wrote it (no image builds there): run with `-m docker`."""
+    (tmp_path / "store").mkdir()
+    assert_echoed(Emulator(str(tmp_path / "store")).run(train_echo(), values, in_container=True).outputs)
 
 
 @pytest.mark.parametrize(
@@ -248,3 +269,16 @@ def test_sql_results_feed_a_script_in_a_workflow(store, tmp_path, monkeypatch):
     emulator = Emulator(str(store))
     results = emulator.run(query, {"min_id": 12}).outputs["results"]
     assert emulator.run(count, {"rows": results}).outputs["rows"] == 38
+
+
+def test_emulated_local_inputs_land_in_the_store(values, tmp_path):
+    """A container sees the emulator's store only: a local file, folder or frame given as an input is uploaded there
+    (as `pyflyte run --remote` uploads it), not left in this machine's temporary folder."""
+    from flytekitplugins.prebuilt.emulator.inputs import input_literals
+
+    store = tmp_path / "store"
+    store.mkdir()
+    literals = input_literals("echo", {k: values[k] for k in PATHS}, {k: TYPES[k] for k in PATHS}, store=str(store))
+    for name, literal in literals.literals.items():
+        uri = literal.scalar.blob.uri if literal.scalar.blob else literal.scalar.structured_dataset.uri
+        assert Path(uri).is_relative_to(store / "inputs"), name
