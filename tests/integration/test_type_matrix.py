@@ -3,6 +3,7 @@ in-process, emulated in a subprocess and emulated in the image; a type a task ca
 naming the input. One task per task type takes every type and echoes it back, so the matrix is a few runs a path."""
 
 import datetime
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -146,6 +147,43 @@ def test_script_echoes_every_type_in_the_image(values, tmp_path, script_image):
     """Not run by the helper that wrote it (no image builds there): run with `-m docker`."""
     (tmp_path / "store").mkdir()
     assert_echoed(Emulator(str(tmp_path / "store")).run(echo_task(), values, in_container=True).outputs)
+
+
+PROJECT = """
+project: matrix
+tasks:
+  - name: echo
+    source: echo.py
+    command: [python, echo.py, "{{.inputs.s}}", "{{.inputs.i}}", "{{.inputs.when}}", "{{.inputs.day}}"]
+    inputs:
+      {s: str, i: int, x: float, flag: bool, when: datetime, day: date, words: "list[str]", counts: "list[int]",
+       ratios: "list[float]", d: dict, file: file, folder: directory, dataset: dataset}
+    outputs:
+      {s: str, i: int, x: float, flag: bool, when: datetime, day: date, words: "list[str]", counts: "list[int]",
+       ratios: "list[float]", d: dict, file: file, folder: directory, dataset: dataset, argv: "list[str]",
+       env: "list[str]"}
+    artifacts: {paths: {file: out/file, folder: out/folder, dataset: out/dataset}}
+"""
+
+
+def test_a_project_files_task_echoes_its_types_in_process_and_emulated(values, tmp_path):
+    """A project file names the types it takes (docs/project/tasks.md): the same values through its task."""
+    from flytekitplugins.prebuilt.project import load
+
+    (tmp_path / "project").mkdir()
+    shutil.copy(HERE / "echo.py", tmp_path / "project")
+    (tmp_path / "project" / "flyte-prebuilt.yaml").write_text(PROJECT)
+    task = load(str(tmp_path / "project")).tasks["echo"]
+    given = {name: values[name] for name in task.python_interface.inputs}
+    expected = {name: EXPECTED[name] for name in task.python_interface.outputs} | {
+        "argv": ARGV_TEXT[:4],
+        "env": [ENV_TEXT[0], ENV_TEXT[1], ENV_TEXT[2], ENV_TEXT[4], ENV_TEXT[5]],
+    }
+    in_process = as_dict(task, task(**given))
+    (tmp_path / "store").mkdir()
+    emulated = Emulator(str(tmp_path / "store")).run(task, given).outputs
+    for outputs in (in_process, emulated):
+        assert {name: plain(name, value) for name, value in outputs.items()} == expected
 
 
 def train_echo():

@@ -8,14 +8,15 @@ import shutil
 import sys
 
 inputs = json.load(open(os.environ["PREBUILT_INPUTS_FILE"]))
-paths = {"file", "folder", "dataset", "frame", "table"}
+paths = {"file", "folder", "dataset", "frame", "table"} & set(inputs)
 outputs = {name: value for name, value in inputs.items() if name not in paths}
 os.makedirs("out", exist_ok=True)
 shutil.copyfile(inputs["file"], "out/file")
 shutil.copytree(inputs["folder"], "out/folder")
-for name in ("dataset", "frame", "table"):
+for name in {"dataset", "frame", "table"} & paths:
     assert os.path.isdir(inputs[name]), f"{name}: {inputs[name]} is not a folder"
     shutil.copytree(inputs[name], f"out/{name}")
 outputs["argv"] = sys.argv[1:]
-outputs["env"] = [os.environ[f"PREBUILT_INPUT_{name.upper()}"] for name in ("s", "when", "day", "wait", "words", "d")]
+names = [name for name in ("s", "when", "day", "wait", "words", "d") if name in inputs]
+outputs["env"] = [os.environ[f"PREBUILT_INPUT_{name.upper()}"] for name in names]
 json.dump(outputs, open(os.environ["PREBUILT_OUTPUTS_FILE"], "w"))
