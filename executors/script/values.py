@@ -2,7 +2,8 @@
 
 Inputs: a FlyteFile or FlyteDirectory is downloaded and becomes its local path; a StructuredDataset is downloaded
 into a local folder of its (parquet) files and becomes that folder's path; every other value is text: a string as
-is, anything else as JSON, with datetimes and dates in ISO 8601 and durations in seconds. Outputs read from the
+is, a datetime or date in ISO 8601, a duration in seconds, anything else as JSON (in which datetimes and durations
+are written the same way). Outputs read from the
 outputs file are turned back into the declared type the same way (an ISO string into a datetime, seconds into a
 timedelta); the kit converts them to literals by that type (``kit.executor.output_literals``).
 """
@@ -65,7 +66,10 @@ def jsonable(value: Any) -> Any:
 
 
 def text(value: Any) -> str:
-    """An input as the text of an argument or environment variable (a string as is, anything else as JSON)."""
+    """An input as the text of an argument or environment variable: a string as is, a datetime or date in ISO 8601
+    and a duration in seconds without quotes (``--since {{.inputs.when}}``), anything else as JSON."""
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.timedelta)):
+        return str(jsonable(value))
     return value if isinstance(value, str) else json.dumps(jsonable(value))
 
 

@@ -56,12 +56,13 @@ TYPES = {
 }
 PATHS = ("file", "folder", "dataset", "frame", "table")
 ARGV = ["{{.inputs.s}}", "{{.inputs.i}}", "{{.inputs.when}}", "{{.inputs.day}}", "{{.inputs.wait}}", "{{.inputs.d}}"]
-# what the command line and $PREBUILT_INPUT_<NAME> carry: a string as is, the rest as JSON (ISO 8601, seconds)
+# what the command line and $PREBUILT_INPUT_<NAME> carry: a string as is, datetimes in ISO 8601, durations in
+# seconds, the rest as JSON
 ARGV_TEXT = [
     "héllo 'world' $HOME",
     "42",
-    '"2024-01-02T03:04:05+00:00"',
-    '"2024-02-29T00:00:00+00:00"',
+    "2024-01-02T03:04:05+00:00",
+    "2024-02-29T00:00:00+00:00",
     "5400.0",
     '{"k": [1, "v"], "n": {"m": 2}}',
 ]
