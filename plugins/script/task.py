@@ -157,6 +157,11 @@ def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dic
             raise ConfigError(f"inputs.{name}", f"and inputs.{other} are both passed as ${input_variable(name)}")
     for name, python_type in inputs.items():
         value_types.check_input(name, python_type)
+    _check_outputs(config, outputs)
+
+
+def _check_outputs(config: ScriptConfig, outputs: dict[str, type]) -> None:
+    """Artifacts name outputs of file, folder or dataset types; the other outputs are read from JSON."""
     files = {*config.artifacts, *([config.changed_files_output] if config.changed_files_output else [])}
     for name in files:
         if name not in outputs:
