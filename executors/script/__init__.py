@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import tempfile
-import typing
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional, TypeVar
 
@@ -17,13 +16,14 @@ from flytekit.core.type_engine import TypeEngine
 from flytekit.loggers import logger
 from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
-from flytekitplugins.prebuilt.executors.script import process
+from flytekit.types.structured import StructuredDataset
+from flytekitplugins.prebuilt.executors.script import process, values
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run
 from flytekitplugins.prebuilt.kit.objects import fetch_object
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
 from flytekitplugins.prebuilt.kit.spec import TaskTypeSpec
-from flytekitplugins.prebuilt.script import bundle
+from flytekitplugins.prebuilt.script import bundle, value_types
 from flytekitplugins.prebuilt.script.config import ScriptConfig, input_variable
 from flytekitplugins.prebuilt.script.spec import SPEC, BundleRef, ScriptExtras
 
@@ -92,8 +92,8 @@ class ScriptExecutor(PrebuiltExecutor[SC, ScriptExtras]):
         except UserError as error:
             raise DependencyInstallFailed(f"installing the bundle's dependencies failed: {error}") from None
         outputs_file = work / "outputs.json"
-        inputs = {name: _local(value) for name, value in run.inputs.items()}
-        (work / "inputs.json").write_text(json.dumps({k: _jsonable(v) for k, v in inputs.items()}))
+        inputs = {name: values.local(value, work) for name, value in run.inputs.items()}
+        (work / "inputs.json").write_text(json.dumps(values.jsonable(inputs)))
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("_FSEC_")},  # only the secrets asked for
             **environments.environment_variables(venv),
@@ -195,20 +195,12 @@ class ScriptExecutor(PrebuiltExecutor[SC, ScriptExtras]):
         config = run.config
         types = TypeEngine.guess_python_types(run.template.interface.outputs)
         written = None
-        values = []
+        results: list[Any] = []
         for name, python_type in types.items():
             if name in config.artifacts:
-                is_dir = issubclass(typing.get_origin(python_type) or python_type, FlyteDirectory)
-                path = _inside(source, source / config.artifacts[name], f"artifact {name!r}")
-                if not (path.is_dir() if is_dir else path.is_file()):
-                    kind = "directory" if is_dir else "file"
-                    raise UserError(f"artifact {name!r}: the command produced no {kind} at {config.artifacts[name]}")
-                if is_dir:
-                    for inner in _tree(path):
-                        _inside(source, inner, f"artifact {name!r}")
-                values.append(FlyteDirectory(str(path)) if is_dir else FlyteFile(str(path)))
+                results.append(_artifact(source, name, config.artifacts[name], python_type))
             elif name == config.changed_files_output:
-                values.append(FlyteDirectory(str(_copy_changed(source, before))))
+                results.append(FlyteDirectory(str(_copy_changed(source, before))))
             else:
                 if written is None:
                     written = _read_outputs(outputs_file)
@@ -217,27 +209,33 @@ class ScriptExecutor(PrebuiltExecutor[SC, ScriptExtras]):
                         f"output {name!r} is missing from $PREBUILT_OUTPUTS_FILE "
                         f"(it holds {sorted(written) or 'nothing'})"
                     )
-                values.append(_typed(name, written[name], python_type))
-        return values[0] if len(values) == 1 else tuple(values) if values else None
-
-
-def _local(value: Any) -> Any:
-    """Files and directories as local paths (downloaded); everything else as is."""
-    if isinstance(value, (FlyteFile, FlyteDirectory)):
-        return value.download()
-    return value
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(_jsonable(value))
+                results.append(values.typed(name, written[name], python_type))
+        return results[0] if len(results) == 1 else tuple(results) if results else None
 
 
 def _input_text(name: str, value: Any) -> str:
     """An input as the text of an argument or environment variable, neither of which can hold a NUL byte."""
-    text = _text(value)
+    text = values.text(value)
     if "\x00" in text:
         raise UserError(f"inputs.{name}: holds a NUL byte, which no argument or environment variable can carry")
     return text
+
+
+def _artifact(source: Path, name: str, relative: str, python_type: Any) -> Any:
+    """Output ``name`` from the path the command wrote (links must stay inside ``source``): a FlyteFile, a
+    FlyteDirectory, or a StructuredDataset of a parquet file or folder."""
+    is_dataset = value_types.is_dataset_type(python_type)
+    is_dir = not is_dataset and value_types.is_subclass(python_type, FlyteDirectory)
+    path = _inside(source, source / relative, f"artifact {name!r}")
+    if not (path.exists() if is_dataset else path.is_dir() if is_dir else path.is_file()):
+        kind = "dataset (a parquet file or folder)" if is_dataset else "directory" if is_dir else "file"
+        raise UserError(f"artifact {name!r}: the command produced no {kind} at {relative}")
+    if path.is_dir():
+        for inner in _tree(path):
+            _inside(source, inner, f"artifact {name!r}")
+    if is_dataset:
+        return StructuredDataset(uri=str(path), file_format="parquet")
+    return FlyteDirectory(str(path)) if is_dir else FlyteFile(str(path))
 
 
 def _inside(root: Path, path: Path, what: str) -> Path:
@@ -259,12 +257,6 @@ def _tree(root: Path):
             yield Path(folder) / name
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
 def _read_outputs(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError("the command wrote no outputs file: write a JSON object to $PREBUILT_OUTPUTS_FILE")
@@ -275,15 +267,6 @@ def _read_outputs(path: Path) -> dict[str, Any]:
     if not isinstance(written, dict):
         raise UserError("$PREBUILT_OUTPUTS_FILE must hold a JSON object")
     return written
-
-
-def _typed(name: str, value: Any, python_type: Any) -> Any:
-    base = typing.get_origin(python_type) or python_type
-    if base is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if base in (int, float, str, bool, list, dict) and not isinstance(value, base):
-        raise UserError(f"output {name!r}: expected {base.__name__}, the outputs file has {type(value).__name__}")
-    return value
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:

@@ -95,7 +95,7 @@ def run_array_node(
     )
     output_dir = os.path.join(data_dir, "0")
     os.makedirs(output_dir)
-    input_map = input_literals(template.id.name, inputs, task.python_interface.inputs)
+    input_map = input_literals(template.id.name, inputs or {}, task.python_interface.inputs, store=emulator.root)
     write_proto_to_file(input_map.to_flyte_idl(), os.path.join(data_dir, "inputs.pb"))
     open_up(emulator.root)
     size = array_size(input_map, set(array.bound_inputs))

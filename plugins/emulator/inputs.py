@@ -2,14 +2,20 @@
 
 Admin refuses such a launch before anything runs; so does the emulator, naming the input, instead of a
 ``KeyError`` or a type-engine traceback from deep inside the run.
+
+A local file, folder or dataframe given as an input is offloaded where the pod can read it: into the object store
+(``store``), as ``pyflyte run --remote`` uploads it before the launch. Left in this machine's temporary folder, a
+container (which sees the store only) would find no file at the path its inputs name.
 """
 
 from __future__ import annotations
 
+import os
 import typing
-from typing import Any
+from typing import Any, Optional
 
 from flytekit.core.context_manager import FlyteContextManager
+from flytekit.core.data_persistence import FileAccessProvider
 from flytekit.core.type_engine import TypeEngine
 from flytekit.models import literals
 
@@ -18,8 +24,14 @@ class InputError(TypeError):
     """An input the task does not take, or a value its type does not accept."""
 
 
-def input_literals(task_name: str, inputs: dict[str, Any], types: dict[str, Any]) -> literals.LiteralMap:
-    """``inputs`` (Python values) as the LiteralMap written to ``inputs.pb``; ``InputError`` naming a bad one."""
+def input_literals(
+    task_name: str, inputs: dict[str, Any], types: dict[str, Any], store: Optional[str] = None
+) -> literals.LiteralMap:
+    """``inputs`` (Python values) as the LiteralMap written to ``inputs.pb``; ``InputError`` naming a bad one. With
+    ``store``, local files, folders and dataframes are written under ``<store>/inputs``."""
+    if store is not None:
+        with FlyteContextManager.with_context(_offloading_to(os.path.join(store, "inputs"))):
+            return input_literals(task_name, inputs, types)
     ctx = FlyteContextManager.current_context()
     converted = {}
     for name, value in inputs.items():
@@ -31,6 +43,16 @@ def input_literals(task_name: str, inputs: dict[str, Any], types: dict[str, Any]
             detail = " ".join(str(error).split())
             raise InputError(f"input {name!r}: {value!r} is not a valid {type_name(types[name])} ({detail})") from None
     return literals.LiteralMap(converted)
+
+
+def _offloading_to(prefix: str):
+    """The current context, with uploads (flytekit's ``put_raw_data``, a dataframe's encoder) going under ``prefix``."""
+    ctx = FlyteContextManager.current_context()
+    current = ctx.file_access
+    file_access = FileAccessProvider(
+        local_sandbox_dir=current.local_sandbox_dir, raw_output_prefix=prefix, data_config=current.data_config
+    )
+    return ctx.with_file_access(file_access)
 
 
 def describe(types: dict[str, Any]) -> str:

@@ -111,7 +111,7 @@ class Emulator:
         )
         os.makedirs(data_dir)
         ctx = FlyteContextManager.current_context()
-        input_map = input_literals(template.id.name, inputs or {}, input_types)
+        input_map = input_literals(template.id.name, inputs or {}, input_types, store=self.root)
         write_proto_to_file(input_map.to_flyte_idl(), os.path.join(data_dir, "inputs.pb"))
         container = template.container
         args = list(container.command) + list(container.args)

@@ -10,8 +10,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 from flytekit.core.base_task import IgnoreOutputs
 from flytekit.core.context_manager import ExecutionState, FlyteContextManager
 from flytekit.core.shim_task import ShimTaskExecutor
+from flytekit.core.type_engine import TypeEngine
 from flytekit.exceptions.user import FlyteUserRuntimeException
 from flytekit.loggers import logger
+from flytekit.models import literals
 from flytekit.models import task as task_models
 from flytekit.models.security import Secret
 from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig
@@ -78,7 +80,7 @@ class PrebuiltExecutor(ShimTaskExecutor, Generic[C, X]):
             with scrubber.active():
                 config, extras = self.load(tt.custom)
                 _check_inputs(tt, kwargs)
-                return self.run(Run(tt, config, extras, kwargs, scrubber))
+                return output_literals(tt, self.run(Run(tt, config, extras, kwargs, scrubber)))
         except NoOutputs as done:  # the entrypoint then uploads nothing (flytekit bin/entrypoint.py)
             raise FlyteUserRuntimeException(IgnoreOutputs(str(done))) from None
         except Exception as error:
@@ -123,6 +125,44 @@ def capped(message: str, limit: int = MAX_MESSAGE_BYTES) -> str:
     end = data[-keep:].decode("utf-8", errors="ignore")
     cut = len(data) - len(first) - len(end.encode())
     return f"{first.decode('utf-8', errors='ignore')}\n[... {cut:,} bytes of this message were cut ...]\n{end}"
+
+
+def output_literals(tt: task_models.TaskTemplate, result: Any) -> literals.LiteralMap:
+    """``run``'s result (one value, a tuple of them, or None) as the LiteralMap of the template's declared outputs.
+
+    flytekit's shim converts an executor's value by its runtime class (``flytekit/core/shim_task.py``,
+    ``dispatch_execute``: ``TypeEngine.to_literal(ctx, v, type(v), ...)``), which has lost a generic's arguments: a
+    ``list[str]`` output is a bare ``list`` there and fails as a SYSTEM error, retried for nothing. Converted here by
+    the declared type, a value that does not fit is the task's error (USER), naming the output; the shim passes a
+    LiteralMap through as is."""
+    if isinstance(result, literals.LiteralMap):
+        return result
+    outputs = tt.interface.outputs if tt.interface else {}
+    names = list(outputs)
+    values = [] if not names else [result] if len(names) == 1 else list(result)
+    if len(values) != len(names):
+        raise RuntimeError(f"the executor returned {len(values)} values for {len(names)} outputs")
+    ctx = FlyteContextManager.current_context()
+    python_types = TypeEngine.guess_python_types(outputs)
+    converted = {}
+    for name, value in zip(names, values):
+        try:
+            converted[name] = TypeEngine.to_literal(ctx, value, python_types[name], outputs[name].type)
+        except Exception as error:
+            detail = " ".join(str(error).split())[:500]
+            raise UserError(
+                f"output {name!r}: {_short(value)} is not a valid {_type_name(python_types[name])} ({detail})"
+            ) from None
+    return literals.LiteralMap(converted)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _type_name(python_type: Any) -> str:
+    return python_type.__name__ if isinstance(python_type, type) else str(python_type).replace("typing.", "")
 
 
 def _check_inputs(tt: task_models.TaskTemplate, given: dict[str, Any]) -> None:

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import base64
 import re
-import typing
 from typing import Any, Optional, Sequence
 
 from flytekit.configuration import SerializationSettings
 from flytekit.core.python_customized_container_task import PythonCustomizedContainerTask
 from flytekit.types.directory import FlyteDirectory
-from flytekit.types.file import FlyteFile
 from flytekitplugins.prebuilt.kit.backend_plugin import unwrap
 from flytekitplugins.prebuilt.kit.config import ConfigError
 from flytekitplugins.prebuilt.kit.placeholders import INPUT_PLACEHOLDER
 from flytekitplugins.prebuilt.kit.quantities import requests_and_limits
 from flytekitplugins.prebuilt.kit.task import PrebuiltTask, config_keywords
-from flytekitplugins.prebuilt.script import bundle, packing, registration, versions
+from flytekitplugins.prebuilt.script import bundle, packing, registration, value_types, versions
 from flytekitplugins.prebuilt.script.config import DEPENDENCY_FILES, ScriptConfig, ScriptPreset, input_variable
 from flytekitplugins.prebuilt.script.registration import INLINE_LIMIT
 from flytekitplugins.prebuilt.script.spec import AT_REGISTRATION, SPEC, BundleRef, ScriptExtras
-
-JSON_TYPES = (int, float, str, bool, list, dict)
 
 
 class ScriptTask(PrebuiltTask[ScriptConfig]):
@@ -39,9 +35,9 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
     The configuration is ``config=ScriptConfig(...)``, or ``command`` with the other ``ScriptConfig`` fields as
     keywords (``deadline_seconds=60``), on top of an optional ``preset``.
 
-    Outputs: FlyteFile/FlyteDirectory outputs come from ``config.artifacts`` (or
+    Outputs: FlyteFile/FlyteDirectory/StructuredDataset outputs come from ``config.artifacts`` (or
     ``changed_files_output``); every other output is read from the JSON file the command writes at
-    ``$PREBUILT_OUTPUTS_FILE``.
+    ``$PREBUILT_OUTPUTS_FILE``. The types each side takes: ``value_types``.
     """
 
     SPEC = SPEC
@@ -142,24 +138,18 @@ class ScriptTask(PrebuiltTask[ScriptConfig]):
 
 
 def _check_interface(config: ScriptConfig, inputs: dict[str, type], outputs: dict[str, type]) -> None:
-    """The command's placeholders name inputs, each input has an environment variable of its own, and every output
-    is one the executor can produce (a file the command writes, or a value of the JSON outputs file)."""
+    """The command's placeholders name inputs, each input has an environment variable of its own and a type that
+    can reach a process, and every output is one the executor can produce (a file the command writes, or a value of
+    the JSON outputs file)."""
     _check_placeholders(config, inputs)
     variables: dict[str, str] = {}
     for name in inputs:
         other = variables.setdefault(input_variable(name), name)
         if other != name:
             raise ConfigError(f"inputs.{name}", f"and inputs.{other} are both passed as ${input_variable(name)}")
-    files = _check_file_outputs(config, outputs)
-    for name, python_type in outputs.items():
-        if name in files:
-            continue
-        if _is_file_type(python_type):
-            raise ConfigError(f"outputs.{name}", "a FlyteFile/FlyteDirectory output needs a path in config.artifacts")
-        if (typing.get_origin(python_type) or python_type) not in JSON_TYPES:
-            raise ConfigError(
-                f"outputs.{name}", "outputs read from the JSON outputs file must be int, float, str, bool, list or dict"
-            )
+    for name, python_type in inputs.items():
+        value_types.check_input(name, python_type)
+    _check_outputs(config, outputs)
 
 
 def _check_placeholders(config: ScriptConfig, inputs: dict[str, type]) -> None:
@@ -181,17 +171,17 @@ def _check_placeholders(config: ScriptConfig, inputs: dict[str, type]) -> None:
                 )
 
 
-def _check_file_outputs(config: ScriptConfig, outputs: dict[str, type]) -> set[str]:
-    """The outputs the command writes as files (``artifacts``, ``changed_files_output``), each a file type."""
+def _check_outputs(config: ScriptConfig, outputs: dict[str, type]) -> None:
+    """Artifacts name outputs of file, folder or dataset types; the other outputs are read from JSON."""
     files = {*config.artifacts, *([config.changed_files_output] if config.changed_files_output else [])}
     for name in files:
         if name not in outputs:
             raise ConfigError(f"config.artifacts.{name}", f"names no output; outputs are {sorted(outputs) or 'none'}")
-        if not _is_file_type(outputs[name]):
-            raise ConfigError(f"outputs.{name}", "an artifact output must be FlyteFile or FlyteDirectory")
-    if config.changed_files_output and not _is_subclass(outputs[config.changed_files_output], FlyteDirectory):
+    changed = config.changed_files_output
+    if changed and not value_types.is_subclass(outputs[changed], FlyteDirectory):
         raise ConfigError("config.changed_files_output", "must name a FlyteDirectory output")
-    return files
+    for name, python_type in outputs.items():
+        value_types.check_output(name, python_type, is_artifact=name in files)
 
 
 INTERPRETERS = re.compile(r"^(python(\d(\.\d+)?)?|bash|sh)$")
@@ -211,12 +201,3 @@ def _check_bundle(config: ScriptConfig, packed: bundle.Bundle) -> None:
     is_path = script is not argv[0] or script.startswith("./") or "/" in script and not script.startswith("/")
     if is_path and not INPUT_PLACEHOLDER.search(script) and not packed.has_file(script.removeprefix("./")):
         raise ConfigError("config.command", f"{script!r} is not in the bundle (files: {', '.join(packed.files[:10])})")
-
-
-def _is_subclass(python_type: Any, base: type) -> bool:
-    origin = typing.get_origin(python_type) or python_type
-    return isinstance(origin, type) and issubclass(origin, base)
-
-
-def _is_file_type(python_type: Any) -> bool:
-    return _is_subclass(python_type, FlyteFile) or _is_subclass(python_type, FlyteDirectory)

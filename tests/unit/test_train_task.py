@@ -231,7 +231,7 @@ def test_gpus_in_kubernetes_units_reach_the_container_resources():
         ({"env": {"PET_NNODES": "2"}}, "config.env.PET_NNODES", "is set or read by torchrun"),
         ({"env": {"PREBUILT_DIST_BACKEND": "mpi"}}, "config.env.PREBUILT_DIST_BACKEND", "is set by the executor"),
         ({"tensorboard_output": "logs", "artifacts": {"logs": "runs/"}}, "config.tensorboard_output", "remove it"),
-        ({"tensorboard_output": "accuracy"}, "outputs.accuracy", "must be FlyteFile or FlyteDirectory"),
+        ({"tensorboard_output": "accuracy"}, "outputs.accuracy", "must be FlyteFile, FlyteDirectory"),
         ({"requests": {"gpu": "1.5"}}, "requests.gpu", "GPUs are whole devices"),
         ({"requests": {"gpu": 1}, "processes_per_node": 2}, "config.processes_per_node", "nccl needs a GPU per"),
         ({"retires": 2}, "retires", "unknown keyword argument"),
