@@ -4,6 +4,7 @@ services in containers (a registry, PostgreSQL on a compose network) through pyt
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import pwd
 import secrets
@@ -22,6 +23,25 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True, scope="session")
 def _flyte_env():
     os.environ.setdefault("FLYTE_EXIT_ON_USER_EXCEPTION", "0")  # as flytekit's plugin tests do
+
+
+def _logger_states() -> list:
+    import flytekit.loggers  # noqa: F401  (configures flytekit's loggers, flytekit/loggers.py)
+
+    loggers = [logging.getLogger(name) for name in ("flytekit", "user_space", "developer")]
+    return [(lg, lg.disabled, lg.level, lg.propagate, list(lg.handlers), list(lg.filters)) for lg in loggers]
+
+
+_LOGGERS_AT_START = _logger_states()  # before any test module is imported
+
+
+@pytest.fixture(autouse=True)
+def _flytekit_loggers_as_at_start():
+    """Each test starts with flytekit's loggers as the session did: an in-process command that an earlier test ran
+    (or imported) reconfigures them, and a test reading flytekit's log would then read nothing."""
+    for lg, disabled, level, propagate, handlers, filters in _LOGGERS_AT_START:
+        lg.disabled, lg.propagate, lg.handlers[:], lg.filters[:] = disabled, propagate, handlers, filters
+        lg.setLevel(level)
 
 
 # ------------------------------------------------------------------ marks, derived from what a test uses
