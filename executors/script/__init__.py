@@ -118,7 +118,9 @@ class ScriptExecutor(PrebuiltExecutor[SC, ScriptExtras]):
         reported as a failed dependency install."""
         from flytekitplugins.prebuilt.executors.script import environments, locks
 
-        return environments.ensure_environment(locks.detect(source, config.dependencies), self.cache_dir())
+        return environments.ensure_environment(
+            locks.detect(source, config.dependencies), self.cache_dir(), store_seconds=config.deadline_seconds or None
+        )
 
     def execute(self, run: Run[SC, ScriptExtras], argv: list[str], env: dict[str, str], cwd: Path) -> None:
         """Hook: run the command ``argv`` (its inputs already in it) with ``env`` (the environment's, the config's,

@@ -112,6 +112,7 @@ def ensure_environment(
     system_site_packages: bool = False,
     timeout: float = 1800,
     store: Optional[str] = STORE_FROM_CONTEXT,
+    store_seconds: Optional[float] = None,
 ) -> Path:
     """The virtualenv for ``spec`` under ``cache_dir`` (``<kind>-<key>``), built if there is no complete one.
 
@@ -122,7 +123,8 @@ def ensure_environment(
     ``store``: an object-store prefix where built environments are kept for pods with an empty disk
     (``env_store``): fetched from there instead of built when it has this one, uploaded there after a build.
     By default ``$PREBUILT_ENV_STORE`` (``env_store.store_prefix``); None: no store. Never for a spec with
-    nothing to install.
+    nothing to install. ``store_seconds`` bounds the store's requests in all (the task's deadline: a stalled store
+    must not outlast it; installing instead is bounded by ``timeout``).
     """
     cache = Path(cache_dir).expanduser().absolute()
     name = spec.name + ("-system" if system_site_packages else "")
@@ -143,7 +145,8 @@ def ensure_environment(
         build = venv.with_name(f".{name}.building-{uuid.uuid4().hex[:8]}")
         store = env_store.store_prefix() if store is STORE_FROM_CONTEXT else store
         store = store if store and _installs_something(spec) else None
-        fetched = env_store.fetch(store, name, build, deadline=deadline) if store else env_store.MISSING
+        store_deadline = min(deadline, time.monotonic() + store_seconds) if store_seconds else deadline
+        fetched = env_store.fetch(store, name, build, deadline=store_deadline) if store else env_store.MISSING
         if fetched == env_store.FETCHED:
             if _complete(build, spec):
                 if os.path.lexists(venv):
@@ -178,7 +181,7 @@ def ensure_environment(
         logger.info(f"environment {venv} ready in {seconds:.1f}s")
         if store and installer == "uv" and fetched != env_store.STALLED:  # relocatable (pip's are not); under the
             # lock: uploaded once. Not to a store that just stalled: it would hold the lock as long again
-            env_store.publish(store, name, venv, replace=fetched == env_store.UNUSABLE, deadline=deadline)
+            env_store.publish(store, name, venv, replace=fetched == env_store.UNUSABLE, deadline=store_deadline)
     return venv
 
 

@@ -40,7 +40,7 @@ class TrainExecutor(ScriptExecutor[TrainConfig]):
         provided, cache = framework.find_framework(), self.cache_dir()
         spec = framework.LayeredSpec(locks.detect(source, config.dependencies), provided, cache)
         try:
-            return environments.ensure_environment(spec, cache)
+            return environments.ensure_environment(spec, cache, store_seconds=config.deadline_seconds or None)
         except UserError as error:
             raise framework.explain(error, provided) from None
 

@@ -58,7 +58,7 @@ def main() -> None:
         target()
     except SystemExit as stop:
         if stop.code not in (None, 0):
-            record(stop)
+            record(_cause_of_exit(stop), exit_code=stop.code)
         else:
             record_finished()
         raise
@@ -165,7 +165,15 @@ def _die_with_launcher() -> None:
         os._exit(1)
 
 
-def record(error: BaseException) -> None:
+def _cause_of_exit(stop: SystemExit) -> BaseException:
+    """The error behind a failing exit: a framework that reports an exception and exits (Hydra's ``run_and_report``
+    prints the traceback, then ``sys.exit(1)`` in its ``except`` block) leaves it as the exit's context, and the
+    task's error should name it, not ``SystemExit: 1``."""
+    cause = stop.__cause__ or stop.__context__
+    return cause if isinstance(cause, Exception) else stop
+
+
+def record(error: BaseException, exit_code: object = None) -> None:
     path = os.environ.get("TORCHELASTIC_ERROR_FILE")
     if not path:
         return
@@ -180,7 +188,7 @@ def record(error: BaseException) -> None:
             "local_rank": _integer(os.environ.get("LOCAL_RANK")),
             "time_ns": time.time_ns(),
             "types": [cls.__name__ for cls in type(error).__mro__],
-            "exit_code": error.code if isinstance(error, SystemExit) else None,
+            "exit_code": exit_code if exit_code is not None else error.code if isinstance(error, SystemExit) else None,
         },
     }
     try:

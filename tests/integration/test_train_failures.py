@@ -294,3 +294,26 @@ def test_gpus_requested_on_a_machine_without_any_are_a_user_error_not_retried(tm
     failure = fails(tmp_path, "print('never runs')", retries=2, processes_per_node=0, requests={"gpu": "1"})
     assert (failure.origin, failure.kind, failure.attempts) == ("USER", "NON_RECOVERABLE", 1)
     assert "requests 1 GPU(s) but this pod sees none" in failure.message
+
+
+def test_an_error_a_framework_reports_and_exits_for_is_the_headline_not_systemexit(tmp_path):
+    """Hydra's ``run_and_report`` prints the traceback and calls ``sys.exit(1)`` in its ``except`` block: the task's
+    error names the exception behind the exit (its context), as it would without the framework."""
+    failure = fails(
+        tmp_path,
+        """
+        import sys, traceback
+        def train(lr):
+            if lr <= 0:
+                raise ValueError(f"lr must be positive, got {lr}")
+        try:
+            train(-1)
+        except Exception:
+            traceback.print_exc()
+            sys.exit(1)
+        """,
+        processes_per_node=1,
+    )
+    assert failure.code == "USER:RankFailed"
+    assert "rank 0 (local rank 0) failed: ValueError: lr must be positive, got -1" in failure.message
+    assert "failed: SystemExit" not in failure.message

@@ -308,3 +308,14 @@ def test_store_requests_end_by_the_builds_deadline(tmp_path, spec, monkeypatch, 
     venv = environments.ensure_environment(spec, tmp_path / "pod", store=None)
     env_store.publish(store, spec.name, venv, deadline=time.monotonic() + 1)  # returns: logged, never raised
     assert os.path.isdir(venv)
+
+
+def test_a_stalled_store_gets_no_more_than_the_tasks_deadline(tmp_path, spec, monkeypatch, stalled_store):
+    """A task's deadline (the executors pass ``deadline_seconds`` as ``store_seconds``) bounds the store's requests:
+    a store that never answers costs at most that, not the 30 s a request may take, and the pod installs instead."""
+    store, accepted = stalled_store
+    monkeypatch.delenv(env_store.TIMEOUT_VARIABLE, raising=False)
+    started = time.monotonic()
+    venv = environments.ensure_environment(spec, tmp_path / "pod", store=store, store_seconds=2)
+    assert os.path.isdir(venv) and accepted
+    assert time.monotonic() - started < 25
