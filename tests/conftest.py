@@ -66,12 +66,15 @@ def pytest_collection_modifyitems(config, items):
             raise pytest.UsageError(f"{item.nodeid} needs {', '.join(needs)}: unit tests need no services")
 
 
+NO_DOCKER_HOST = "unix:///nonexistent/no-docker-mark.sock"
+
+
 @pytest.fixture(autouse=True)
 def _no_docker_unless_marked(request, monkeypatch):
     """A test without the `docker` mark that reaches Docker (the SDK or the CLI, in this process or a child) fails:
     its engine address points nowhere."""
     if not request.node.get_closest_marker("docker"):
-        monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/no-docker-mark.sock")
+        monkeypatch.setenv("DOCKER_HOST", NO_DOCKER_HOST)
 
 
 def make_people_db(path: Path, rows: int = 50) -> Path:
