@@ -18,6 +18,7 @@ from flytekit.core.context_manager import FlyteContextManager
 from flytekit.core.data_persistence import FileAccessProvider
 from flytekit.core.type_engine import TypeEngine
 from flytekit.models import literals
+from flytekit.utils.asyn import loop_manager
 
 
 class InputError(TypeError):
@@ -37,8 +38,11 @@ def input_literals(
     for name, value in inputs.items():
         if name not in types:
             raise InputError(f"{task_name} has no input {name!r}; its inputs are {describe(types)}")
-        try:  # one at a time: flytekit 1.16's dict_to_literal_map reports a failure as its asyncio.Task's repr
-            converted[name] = TypeEngine.to_literal(ctx, value, types[name], TypeEngine.to_literal_type(types[name]))
+        try:  # one at a time: flytekit 1.16's dict_to_literal_map reports a failure as its asyncio.Task's repr.
+            # Not TypeEngine.to_literal: it caches literals by the value's content, and a frame given to an earlier
+            # run would get that run's uri, in another store (one a container of this run does not see)
+            expected = TypeEngine.to_literal_type(types[name])
+            converted[name] = loop_manager.synced(TypeEngine.async_to_literal)(ctx, value, types[name], expected)
         except Exception as error:
             detail = " ".join(str(error).split())
             raise InputError(f"input {name!r}: {value!r} is not a valid {type_name(types[name])} ({detail})") from None
