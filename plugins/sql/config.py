@@ -26,6 +26,19 @@ def url_dialect(url: str) -> str:
     return match.group("dialect").lower() if match else ""
 
 
+def url_port_problem(url: str) -> str:
+    """What is wrong with the URL's port ('' when nothing is): a port that is not a number from 1 to 65535 would
+    fail every attempt at run time. URLs naming several hosts (libpq's ``h1:5432,h2:5433``) are left to the driver."""
+    match = URL.match(url)
+    authority = re.split(r"[/?]", match.group("rest"), maxsplit=1)[0].rsplit("@", 1)[-1] if match else ""
+    if "," in authority or authority.startswith("["):
+        return ""
+    _, colon, port = authority.rpartition(":")
+    if colon and not (port.isdigit() and 0 < int(port) < 65536):
+        return f"its port {port!r} is not a number from 1 to 65535"
+    return ""
+
+
 def url_has_password(url: str) -> bool:
     match = URL.match(url)
     if not match:
@@ -77,16 +90,7 @@ class SQLConfig(PrebuiltConfig):
                 "give exactly one of url, url_secret or sqlite_file" + (f" (got {', '.join(given)})" if given else ""),
             )
         if self.url:
-            if not isinstance(self.url, str) or not URL.match(self.url):
-                raise ConfigError(self.field_name("url"), "not a SQLAlchemy URL like dialect[+driver]://user@host/db")
-            if url_has_password(self.url):
-                raise ConfigError(
-                    self.field_name("url"),
-                    "holds a password, which would be stored in the task template; put it in a Flyte secret "
-                    "and pass password_secret=Secret(group=..., key=...) (or the whole URL as url_secret)",
-                )
-            if url_dialect(self.url) == "sqlite" and self.password_secret:
-                raise ConfigError(self.field_name("password_secret"), "SQLite databases have no password")
+            self._check_url()
         if self.compressed and not self.sqlite_file:
             raise ConfigError(self.field_name("compressed"), "applies to sqlite_file only")
         for name in ("url_secret", "password_secret"):
@@ -100,6 +104,21 @@ class SQLConfig(PrebuiltConfig):
             raise ConfigError(self.field_name("reader"), f"ADBC reads {' and '.join(ADBC_DIALECTS)} only")
         for name, minimum in (("max_rows", 0), ("batch_rows", 1), ("rows_per_file", 1)):
             check_integer(getattr(self, name), self.field_name(name), minimum)
+
+    def _check_url(self) -> None:
+        """A SQLAlchemy URL that says nothing secret and can be connected to."""
+        if not isinstance(self.url, str) or not URL.match(self.url):
+            raise ConfigError(self.field_name("url"), "not a SQLAlchemy URL like dialect[+driver]://user@host/db")
+        if url_has_password(self.url):
+            raise ConfigError(
+                self.field_name("url"),
+                "holds a password, which would be stored in the task template; put it in a Flyte secret "
+                "and pass password_secret=Secret(group=..., key=...) (or the whole URL as url_secret)",
+            )
+        if url_port_problem(self.url):
+            raise ConfigError(self.field_name("url"), url_port_problem(self.url))
+        if url_dialect(self.url) == "sqlite" and self.password_secret:
+            raise ConfigError(self.field_name("password_secret"), "SQLite databases have no password")
 
     def secrets(self) -> list[Secret]:
         return super().secrets() + list(self.secret_connect_args.values())

@@ -183,3 +183,16 @@ def test_connect_args_refuse_credentials_at_any_depth(connect_args, field):
     with pytest.raises(ConfigError) as error:
         SQLConfig(url="mysql+pymysql://u@h/db", connect_args=connect_args).validate()
     assert error.value.field == field
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@h:notaport/db", "postgresql://u@h:70000/db", "mysql://u@h:/db"])
+def test_a_port_that_is_not_a_port_is_refused_at_definition(url):
+    """Every attempt would fail at run time (it was a SYSTEM error, retried for nothing)."""
+    with pytest.raises(ConfigError, match="port .* is not a number from 1 to 65535") as error:
+        SQLTask("t", "select 1", SQLConfig(url=url))
+    assert error.value.field == "config.url"
+
+
+def test_urls_with_a_port_or_several_hosts_are_accepted():
+    for url in ("postgresql://u@h:5432/db", "postgresql://u@h/db", "postgresql://u@h1:5432,h2:5433/db"):
+        SQLTask("t", "select 1", SQLConfig(url=url))
