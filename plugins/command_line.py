@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import shutil
+import sys
 import tempfile
 import typing
 
@@ -27,6 +28,18 @@ class UserMistake(click.ClickException):
 def show_log(logs: str) -> None:
     if logs.strip():
         click.echo(logs.strip("\n"), err=True)
+
+
+def exit_failed(failure, what: str = "") -> typing.NoReturn:
+    """A failed run (the emulator's ``TaskFailed``): its log, then one line saying who failed, how and after how many
+    attempts, and its message, on stderr; exit code 1 (not a user mistake: the task ran)."""
+    show_log(failure.logs)
+    click.echo(
+        f"FAILED {what}[{failure.origin}/{failure.kind}] {failure.code} after {failure.attempts} attempt(s)\n"
+        f"{failure.message}",
+        err=True,
+    )
+    sys.exit(1)
 
 
 KEEP_OPTION = click.option(

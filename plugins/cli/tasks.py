@@ -15,6 +15,7 @@ from flytekitplugins.prebuilt.command_line import (
     KEEP_OPTION,
     ROOT_OPTION,
     UserMistake,
+    exit_failed,
     mistake,
     pod_env,
     show_log,
@@ -74,13 +75,7 @@ def run(source, task_name, inputs, secrets, in_container, image, mounts, root, k
         try:
             result = emulator.run(task, values, image=image, in_container=in_container)
         except TaskFailed as failure:
-            show_log(failure.logs)
-            click.echo(
-                f"FAILED [{failure.origin}/{failure.kind}] {failure.code} after {failure.attempts} attempt(s)\n"
-                f"{failure.message}",
-                err=True,
-            )
-            sys.exit(1)
+            exit_failed(failure)
         show_log(result.logs)
         _show_outputs(result, kept=bool(root or keep))
 

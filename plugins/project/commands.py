@@ -126,7 +126,7 @@ def run(name, path, inputs, secrets, in_container, root, keep) -> None:
 
 
 def _run(loaded, name, entity, values, emulator, in_container: bool, kept: bool) -> None:
-    from flytekitplugins.prebuilt.command_line import show_log
+    from flytekitplugins.prebuilt.command_line import exit_failed, show_log
     from flytekitplugins.prebuilt.emulator import TaskFailed
     from flytekitplugins.prebuilt.project.running import run as run_project
 
@@ -140,13 +140,7 @@ def _run(loaded, name, entity, values, emulator, in_container: bool, kept: bool)
     try:
         outputs = run_project(loaded, name, values, emulator, in_container=in_container, on_step=on_step)
     except TaskFailed as failure:
-        show_log(failure.logs)
-        click.echo(
-            f"FAILED step {getattr(failure, 'step', name)} [{failure.origin}/{failure.kind}] {failure.code} after "
-            f"{failure.attempts} attempt(s)\n{failure.message}",
-            err=True,
-        )
-        sys.exit(1)
+        exit_failed(failure, f"step {getattr(failure, 'step', name)} ")
     for output, value in outputs.items():
         shown = getattr(value, "path", None) or getattr(value, "uri", None) or value
         if not kept and str(shown).startswith(emulator.root):
