@@ -3,7 +3,7 @@ volume for the environment cache (a pod's empty disk). The first installs the bu
 the environment in the object store (the emulator's folder); the second unpacks it and installs nothing: it runs
 with the package index out of reach (uv offline, no uv cache in a fresh container). The store is where the platform
 put it (``$PREBUILT_ENV_STORE``, never derived from the raw outputs), and the archive's sha256 is stored beside it.
-The store's trust rules themselves run without containers: tests/unit/test_script_env_store.py."""
+The store's trust rules themselves run without containers: tests/integration/test_env_store_rules.py."""
 
 from __future__ import annotations
 
