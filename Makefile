@@ -67,8 +67,15 @@ release: $(VENV)/.installed local-base  ## build and push every type's image (or
 	@test -n "$(REGISTRY)" || { echo "usage: make release REGISTRY=host:port/org [TYPES='sql script']"; exit 2; }
 	$(FLYTE_PREBUILT) images release $(TYPES) --registry $(REGISTRY)
 
-test: $(VENV)/.installed lint docs images postgres services  ## lint, the docs site, then the whole suite: unit, SQLite, PostgreSQL, Docker images, a registry
-	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=20
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test module each at a time (--dist loadfile: a module's
+# fixtures are shared by its tests, a docs page's blocks run in order): on 2 cores, about half of a serial run waits
+# on containers, subprocesses and the network. What it needs is set up side by side first (apt runs one at a time).
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
+test: $(VENV)/.installed  ## lint, the docs site, the images and services (side by side), then the whole suite: unit, SQLite, PostgreSQL, Docker images, a registry
+	$(MAKE) --no-print-directory -j 5 --output-sync=line lint docs images postgres services
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) --durations=20
 
 docs: $(VENV)/.installed  ## the docs site (mkdocs.yml) into build/site, strict: a broken link or a page left out fails
 	$(VENV)/bin/mkdocs build --strict
@@ -77,7 +84,7 @@ unit: $(VENV)/.installed  ## the unit tests: no service, no image (tests/unit)
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit
 
 fast: $(VENV)/.installed postgres  ## everything that needs no Docker: unit, SQLite, PostgreSQL, subprocess emulation
-	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not docker"
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) -m "not docker"
 
 bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows), script environments (uv vs pip, warm start, the environment store), training (TrainTask vs torchrun); writes docs/benchmarks.md
 	$(PY) bench/run.py

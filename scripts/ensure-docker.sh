@@ -5,16 +5,12 @@
 set -euo pipefail
 if ! command -v docker-compose >/dev/null 2>&1; then
   echo "ensure-docker: installing docker-compose" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+  bash "$(dirname "$0")/apt-install.sh" --no-install-recommends docker-compose
 fi
 if docker info >/dev/null 2>&1; then exit 0; fi
 if ! command -v dockerd >/dev/null 2>&1; then
   echo "ensure-docker: installing docker.io" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq docker.io >/dev/null
+  bash "$(dirname "$0")/apt-install.sh" docker.io
 fi
 if ! docker info >/dev/null 2>&1; then
   echo "ensure-docker: starting dockerd" >&2

@@ -3,6 +3,4 @@
 set -euo pipefail
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then exit 0; fi
 echo "ensure-postgres: installing postgresql" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq postgresql >/dev/null
+bash "$(dirname "$0")/apt-install.sh" postgresql

@@ -11,7 +11,7 @@ fi
 mirror=${DEBIAN_MIRROR:-$(grep -hoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
   | grep -v security | head -n1 | awk "{print \$2}" || true)}
 mirror=${mirror:-http://deb.debian.org/debian}
-command -v debootstrap >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+command -v debootstrap >/dev/null || bash "$(dirname "$0")/apt-install.sh" debootstrap
 root=$(mktemp -d /tmp/prebuilt-base.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 echo "debootstrap bookworm from $mirror (about a minute)..."

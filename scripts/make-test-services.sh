@@ -2,8 +2,10 @@
 # Build the images of the test services (tests/docker-compose.yml: a registry, PostgreSQL) from tests/services/<name>/
 # on the local debootstrap base (scripts/make-local-base.sh), since none can be pulled here. apt runs inside the build
 # with host networking (apt's mirror is reachable from the host's network). A build is skipped when the image carries
-# the hash of its folder. Run it under `flock /tmp/prebuilt-image-build.lock` beside other image builds.
+# the hash of its folder. One run at a time on this machine (each pytest worker's session calls it).
 set -euo pipefail
+exec 9>/tmp/flytekitplugins-prebuilt-test-services.lock
+flock 9
 here=$(cd "$(dirname "$0")/.." && pwd)
 docker image inspect prebuilt-local-base:bookworm >/dev/null 2>&1 || bash "$here/scripts/make-local-base.sh"
 for service in registry postgres; do

@@ -1,13 +1,15 @@
 """A release end to end, against the compose file's registry: `flyte-prebuilt images release` (what `make release`
 runs) pushes the sql image, records its digest in the checkout's lock file and builds the sdist and wheel that carry
 it; the wheel, installed in a fresh virtual environment, serializes tasks naming the image by digest; with no local
-copy of the image left, the emulator pulls it by that digest and runs the task as the in-process run does.
+name of the image in the registry left (its build tag stays, for the tests running beside), the emulator pulls it by
+that digest and runs the task as the in-process run does.
 
 The release runs on a copy of this checkout, so that this one's lock file stays as it is (tasks serialized by the
 other tests keep naming the tag). Only the sql type is released, and its image is the one the `sql_image` fixture
 built: the copy has the same sources, so the release's build step finds it up to date.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +22,7 @@ from pathlib import Path
 import docker
 import pandas as pd
 import pytest
+from docker.errors import ImageNotFound
 from flyteidl.admin import task_pb2
 from flyteidl.core import tasks_pb2
 from flytekit.models.task import TaskTemplate
@@ -64,16 +67,14 @@ def copy_of_checkout(target):
     return target
 
 
-def restore(client, pinned: str, tag: str) -> None:
-    """Give the later tests their image back under its tag: the one pulled by digest (pulled here if the run did
-    not get that far)."""
-    from docker.errors import ImageNotFound
-
-    try:
-        image = client.images.get(pinned)
-    except ImageNotFound:
-        image = client.images.pull(pinned)
-    image.tag(*tag.rsplit(":", 1))
+def forget_registry_names(client, image_id: str, registry: str) -> None:
+    """Untag the image's names in ``registry`` (the push gave it a tag and a digest there), so that running the pinned
+    name must pull it by digest; its build tag stays, for the tests that run beside this one."""
+    image = client.images.get(image_id)
+    for name in [*image.attrs["RepoTags"], *image.attrs["RepoDigests"]]:
+        if name.startswith(f"{registry}/"):
+            with contextlib.suppress(ImageNotFound):  # a digest goes with the last tag of its repository
+                client.images.remove(name, noprune=True)
 
 
 def packaged_images(venv: Path, uv: str, env: dict, folder: Path) -> dict[str, str]:
@@ -140,12 +141,11 @@ def test_a_released_wheel_pins_the_image_and_its_task_runs_pulled_by_digest(regi
 
     client = docker.from_env()
     image_id = client.images.get(sql_image).id
-    client.images.remove(image_id, force=True)  # every local tag of it: the run must pull by digest
-    try:
-        emulated = Emulator(str(root)).run(template, {"n": 4}, in_container=True, retries=0)
-        assert client.images.get(pinned).id == image_id  # the very image that was tested and pushed
-    finally:
-        restore(client, pinned, sql_image)
+    forget_registry_names(client, image_id, registry)  # the run must pull by digest; other tests keep the image
+    with pytest.raises(ImageNotFound):
+        client.images.get(pinned)
+    emulated = Emulator(str(root)).run(template, {"n": 4}, in_container=True, retries=0)
+    assert client.images.get(pinned).id == image_id  # the very image that was tested and pushed
     in_process = SQLTask("people", QUERY, SQLConfig(url=f"sqlite:///{database}"), inputs={"n": int})(n=4)
     pd.testing.assert_frame_equal(
         emulated.outputs["results"].open(pd.DataFrame).all(), in_process.open(pd.DataFrame).all()
