@@ -55,6 +55,7 @@ def identity(source: str, task_name: str) -> None:
 def run(source, task_name, inputs, secrets, in_container, image, mounts, root, keep) -> None:
     """Run TASK_NAME from SOURCE exactly as a Flyte cluster would, and print its outputs (a dataset's first rows).
 
+    TASK_NAME is the variable that holds the task (as pyflyte run takes it) or the task's name=.
     The task's output (its log) goes to stderr, on success as on failure; its outputs to stdout."""
     from flytekitplugins.prebuilt.emulator import Emulator, TaskFailed
 
@@ -131,10 +132,12 @@ def load_task(source: str, task_name: str):
 
     runnable = (PythonCustomizedContainerTask, PrebuiltMapTask)  # a map over a prebuilt task runs as an ArrayNode
     module = _import_source(source)
-    found = getattr(module, task_name, None)
+    tasks = {n: v for n, v in vars(module).items() if isinstance(v, runnable)}
+    by_task_name = [v for v in tasks.values() if v.name == task_name]  # upstream's examples name it by its name=
+    found = getattr(module, task_name, None) or (by_task_name[0] if len(by_task_name) == 1 else None)
     if found is None:
-        tasks = sorted(n for n, v in vars(module).items() if isinstance(v, runnable))
-        raise UserMistake(f"{source} has no {task_name!r}; its prebuilt tasks are: {', '.join(tasks) or 'none'}")
+        listed = sorted(n if v.name == n else f"{n} (name {v.name!r})" for n, v in tasks.items())
+        raise UserMistake(f"{source} has no {task_name!r}; its prebuilt tasks are: {', '.join(listed) or 'none'}")
     if isinstance(found, runnable):
         return found
     expected = "flyte-prebuilt runs one prebuilt (template-only) task, e.g. a SQLTask or ScriptTask"

@@ -46,3 +46,21 @@ def test_bundle_list_of_an_unknown_task_lists_the_stores_tasks(store, tmp_path):
     )
     empty = tmp_path / "empty"
     assert mistake("bundle", "list", empty, "count") == f"Error: {empty} has no bundles of 'count'; its tasks are: none"
+
+
+def test_a_task_is_found_by_its_variable_or_by_its_name(tmp_path, monkeypatch):
+    """Upstream's examples name a task by its ``name=`` (``sqlite3.sample``); ``pyflyte run`` by its variable."""
+    (tmp_path / "snacks.py").write_text(
+        "from flytekit import kwtypes\n"
+        "from flytekitplugins.prebuilt.sql import SQLite3Config, SQLite3Task\n\n"
+        "sql_task = SQLite3Task(\n"
+        "    name='sqlite3.sample', query_template='select 1 as one limit {{.inputs.limit}}',\n"
+        "    inputs=kwtypes(limit=int), task_config=SQLite3Config(uri='/data/chinook.db'),\n"
+        ")\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    by_variable = CliRunner().invoke(main, ["identity", "snacks.py", "sql_task"])
+    by_name = CliRunner().invoke(main, ["identity", "snacks.py", "sqlite3.sample"])
+    assert by_variable.exit_code == 0 and by_name.output == by_variable.output, by_name.output
+    said = mistake("identity", "snacks.py", "sqlite3.other")
+    assert said.endswith("has no 'sqlite3.other'; its prebuilt tasks are: sql_task (name 'sqlite3.sample')")
