@@ -138,3 +138,53 @@ def test_the_tasks_timeout_stops_a_query_that_never_ends(people_db, reader):
     )
     error = user_error(forever)
     assert error.error_code == "USER:Timeout" and "timeout (0:00:01)" in str(error)
+
+
+def loose_table(db_path, rows) -> None:
+    with sqlite3.connect(db_path) as db:
+        db.execute("create table loose (k integer, v)")  # v: no declared type, each value keeps its own
+        db.executemany("insert into loose values (?, ?)", rows)
+
+
+@pytest.mark.parametrize(
+    "rows, types, read_as",
+    [
+        ([(1, 1), (2, 2), (3, 2.0)], "INTEGER, REAL", "int64"),  # 2.0 in a later batch would be stored as 2
+        ([(1, None), (2, None), (3, "x")], "TEXT", "int64"),  # no values in the first batch: int64
+        ([(1, b"a"), (2, "x")], "BLOB, TEXT", "binary"),  # pyarrow would store the text as its bytes
+        ([(1, "a"), (2, "b"), (3, b"c")], "BLOB, TEXT", "string"),
+    ],
+)
+def test_a_value_of_another_type_in_any_batch_is_a_user_error(people_db, rows, types, read_as):
+    """The first batch (batch_rows=2 here) sets a column's type; no later value is converted to it silently."""
+    loose_table(people_db, rows)
+    t = SQLTask("l", "select v from loose order by k", SQLConfig(url=f"sqlite:///{people_db}", batch_rows=2))
+    message = str(user_error(t))
+    assert f"column 'v' holds values of several types ({types}; read as {read_as} from its first rows)" in message
+
+
+@pytest.mark.parametrize(
+    "rows, arrow_type",
+    [
+        ([(1, 1.5), (2, 2.5), (3, 3), (4, None)], "double"),  # an integer among reals, in a later batch: float64
+        ([(1, "a"), (2, "b"), (3, None), (4, None)], "string"),  # a later batch of NULLs only
+        ([(1, b"a"), (2, None), (3, b"\xff")], "binary"),
+    ],
+)
+def test_later_batches_keep_the_first_batchs_types_and_sqlite3s_values(people_db, rows, arrow_type):
+    loose_table(people_db, rows)
+    t = SQLTask("l", "select v from loose order by k", SQLConfig(url=f"sqlite:///{people_db}", batch_rows=2))
+    result = table(t)
+    with sqlite3.connect(people_db) as db:
+        expected = [v for (v,) in db.execute("select v from loose order by k")]
+    assert str(result.schema.field("v").type) == arrow_type and result["v"].to_pylist() == expected
+
+
+def test_a_row_the_database_fails_to_compute_after_the_first_batch_is_a_user_error(people_db):
+    """SQLite computes rows as they are read: an error at row 5 comes from reading, not from executing."""
+    t = SQLTask(
+        "overflow",
+        "select case when id = 5 then abs(-9223372036854775807 - 1) else id end as v from people",
+        SQLConfig(url=f"sqlite:///{people_db}", batch_rows=2),
+    )
+    assert "the database rejected the query: OperationalError: integer overflow" in str(user_error(t))

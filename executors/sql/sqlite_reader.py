@@ -1,0 +1,213 @@
+"""Read a SQLite query's rows as Arrow record batches: Python's ``sqlite3`` rows, converted a column at a time.
+
+SQLite is read by Python's ``sqlite3`` whichever reader the task names (docs/sql.md, "One SQLite engine"):
+ADBC's SQLite driver bundles another SQLite build, whose arithmetic differs in the last digit
+(``round(avg(x), 2)``), which binds datetimes in another text form and turns a column of mixed values into bytes.
+
+SQLAlchemy binds the parameters and runs the statements, as it does for statements without results, but the
+rows are taken from its DB-API cursor (``fetchmany``): a SQLAlchemy ``Row`` per value row cost more than
+the read itself. Each column then becomes one Arrow array, its type inferred by pyarrow from its values; the
+inference already refuses most mixes (an integer next to text), so a per-value check is left only where it would
+coerce silently (text among bytes).
+
+SQLite types values, not columns. A column's type is set by the first batch: integers with reals are float64
+(losslessly: a ``NUMERIC`` column stores ``1.00`` as 1), a column with no values there is int64; any other mix,
+there or in a later batch, is a USER error naming the column and the types it holds. An empty result takes the
+columns' declared types (``sqlite_declared_schema``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import gc
+import uuid
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import pyarrow as pa
+from flytekitplugins.prebuilt.kit.errors import UserError
+
+# SQLite's storage classes, by the Python type sqlite3 returns them as (sqlite.org/datatype3.html, 2)
+STORAGE_CLASSES = {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
+
+
+def sqlite_value(value: Any) -> Any:
+    """A parameter as Python's sqlite3 binds it: a datetime, date or time as its ISO 8601 text with a space
+    (``2024-01-01 00:00:00``; sqlite3's default adapters, deprecated in Python 3.12, written out here), the form
+    SQLite's date functions return and stored data holds, since SQLite compares them as text."""
+    if isinstance(value, list):
+        return [sqlite_value(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(" ")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return value
+
+
+def sqlite_batches(
+    connection, statements: list[str], params: dict[str, Any], batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """Run all statements on ``connection`` (a SQLAlchemy connection to SQLite); stream the last one's rows."""
+    from flytekitplugins.prebuilt.executors.sql.readers import bound
+
+    for statement in statements[:-1]:
+        connection.execute(*bound(statement, params))
+    result = connection.execute(*bound(statements[-1], params))
+    names = list(result.keys())  # raises, as SQLAlchemy does, when the statement returns no rows
+    cursor = result.cursor
+    schema, first_types = None, []
+    paused = gc.isenabled()
+    gc.disable()  # millions of tuples, none cyclic: the collector would cost a third of this loop
+    try:
+        while rows := _fetch(cursor, batch_rows):
+            columns = list(zip(*rows))
+            del rows
+            if schema is None:
+                arrays = [_first_array(name, values) for name, values in zip(names, columns)]
+                schema = pa.schema([(name, array.type) for name, array in zip(names, arrays)])
+                first_types = [set(map(type, values)) for values in columns]  # for a later batch's error
+            else:
+                arrays = [_later_array(f, values, seen) for f, values, seen in zip(schema, columns, first_types)]
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        if schema is None:  # no rows: the declared types, where the columns have them
+            inferred = pa.schema([(name, pa.int64()) for name in names])
+            schema = sqlite_declared_schema(lambda sql: _rows(connection, sql), statements[-1], params, inferred)
+            yield pa.RecordBatch.from_pylist([], schema=schema)
+    finally:
+        result.close()
+        if paused:
+            gc.enable()
+
+
+def _fetch(cursor, size: int) -> list[tuple]:
+    """The next rows, a failing one raising as SQLAlchemy raises it at ``execute`` (its ``DBAPIError``): SQLite
+    computes rows as they are read, so a query can fail at any row (``integer overflow``)."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return cursor.fetchmany(size)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(None, None, error, sqlite3.Error) from None
+
+
+def _first_array(name: str, values: Sequence[Any]) -> pa.Array:
+    """A column of the first batch, typed by its values."""
+    try:
+        array = pa.array(values)
+    except _ARROW_ERRORS:
+        raise mixed_types_error(name, _first_type(values), values) from None
+    if pa.types.is_null(array.type):  # no values: int64, as ADBC's SQLite driver types it
+        return pa.nulls(len(values), pa.int64())
+    if pa.types.is_binary(array.type):
+        _refuse_text_among_bytes(name, array.type, values)
+    return array
+
+
+def _later_array(field: pa.Field, values: Sequence[Any], first_types: set[type]) -> pa.Array:
+    """A column of a later batch, in the type the first batch set (with values of ``first_types``)."""
+    try:
+        array = pa.array(values)
+        if array.type == field.type:
+            if pa.types.is_binary(array.type):
+                _refuse_text_among_bytes(field.name, field.type, values, first_types)
+            return array
+        if pa.types.is_null(array.type):
+            return pa.nulls(len(values), field.type)
+        if pa.types.is_integer(array.type) and pa.types.is_floating(field.type):
+            return array.cast(field.type)  # safe: an integer a float cannot hold exactly is refused
+    except _ARROW_ERRORS:
+        pass
+    raise mixed_types_error(field.name, field.type, values, first_types)
+
+
+def _refuse_text_among_bytes(
+    name: str, arrow_type: pa.DataType, values: Sequence[Any], first_types: set[type] = frozenset()
+) -> None:
+    """pyarrow stores a str among bytes as its UTF-8 bytes: the one mix its inference lets through."""
+    if str in set(map(type, values)):
+        raise mixed_types_error(name, arrow_type, values, first_types)
+
+
+def _first_type(values: Sequence[Any]) -> pa.DataType:
+    """The type the first rows would have set, for the error message."""
+    sample = next((v for v in values if v is not None), None)
+    if isinstance(sample, int):
+        return pa.float64() if any(isinstance(v, float) for v in values) else pa.int64()
+    return {float: pa.float64(), str: pa.string(), bytes: pa.binary()}.get(type(sample), pa.int64())
+
+
+def mixed_types_error(
+    name: str, arrow_type: pa.DataType, values: Sequence[Any], first_types: Iterable[type] = ()
+) -> UserError:
+    """A column whose values are not all of one type: the task's to fix. ``first_types``: those of the rows that
+    set its type, when ``values`` are a later batch's."""
+    kinds = {type(v) for v in values} | set(first_types)
+    seen = sorted({STORAGE_CLASSES.get(kind, kind.__name__) for kind in kinds if kind is not type(None)})
+    return UserError(
+        f"column {name!r} holds values of several types ({', '.join(seen)}; read as {arrow_type} from its "
+        f"first rows): a parquet column has one type; CAST it in the query, e.g. CAST({name} AS TEXT)"
+    )
+
+
+def _rows(connection, sql: str) -> list[tuple]:
+    result = connection.exec_driver_sql(sql)
+    return [tuple(row) for row in result] if result.returns_rows else []
+
+
+# ---------------------------------------------------------------- declared column types
+
+
+def sqlite_declared_schema(
+    rows: Callable[[str], list[tuple]], statement: str, params: dict[str, Any], inferred: pa.Schema
+) -> pa.Schema:
+    """The schema of an empty SQLite result from the columns' declared types (TEXT stays string, REAL float).
+
+    SQLite types values, not columns, so a column's type is inferred from its values; with no rows
+    there are none. A temporary view over the statement (every parameter NULL: a view takes none, and
+    no value is ever pasted) tells the declared type of each column that is a table column
+    (``PRAGMA table_info``); an expression has none and keeps the inferred type. ``rows(sql)`` runs SQL
+    on the task's connection (so tables made by earlier statements are seen) and returns tuples.
+    """
+    from flytekitplugins.prebuilt.executors.sql.readers import bound
+    from sqlalchemy.dialects.sqlite import dialect
+
+    clause, used = bound(statement, params)
+    nulls = {name: [None] if isinstance(value, list) else None for name, value in used.items()}
+    probe = clause.bindparams(**nulls).compile(
+        dialect=dialect(), compile_kwargs={"literal_binds": True, "render_postcompile": True}
+    )
+    view = f"prebuilt_result_types_{uuid.uuid4().hex}"
+    try:
+        rows(f'create temp view "{view}" as {probe.string}')
+    except Exception:  # not a SELECT (e.g. INSERT ... RETURNING): keep what the reader inferred
+        return inferred
+    try:
+        declared = [row[0] for row in rows(f"select type from pragma_table_info('{view}', 'temp') order by cid")]
+    finally:
+        with contextlib.suppress(Exception):  # it would go with the connection anyway
+            rows(f'drop view temp."{view}"')
+    if len(declared) != len(inferred):
+        return inferred
+    return pa.schema([(f.name, sqlite_declared_type(d) or f.type) for f, d in zip(inferred, declared)])
+
+
+def sqlite_declared_type(declared: str | None) -> pa.DataType | None:
+    """The Arrow type of a SQLite declared type, by SQLite's affinity rules (sqlite.org/datatype3.html, 3.1), as
+    the reader types that column's values: dates and times are stored as text. None: no declared type."""
+    name = (declared or "").upper()
+    if not name:
+        return None
+    if "INT" in name:
+        return pa.int64()
+    if any(word in name for word in ("CHAR", "CLOB", "TEXT")):
+        return pa.string()
+    if "BLOB" in name:
+        return pa.binary()
+    if any(word in name for word in ("REAL", "FLOA", "DOUB")):
+        return pa.float64()
+    if "DATE" in name or "TIME" in name:
+        return pa.string()  # NUMERIC affinity, but SQLite keeps ISO-8601 text as text
+    return None  # other NUMERIC affinity (NUMERIC, DECIMAL, BOOLEAN): integers or reals, as stored
