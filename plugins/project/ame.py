@@ -169,7 +169,10 @@ def with_ame_spellings(schema: dict) -> dict:
         if "env" in properties and "environment" in properties:  # a config with env: AME's env is a list
             properties["env"] = {"anyOf": [properties["env"], properties["environment"]]}
         if isinstance(properties.get("secrets"), dict) and "items" in properties["secrets"]:
-            properties["secrets"] = {**properties["secrets"], "items": _secret_spellings(properties["secrets"]["items"])}
+            properties["secrets"] = {
+                **properties["secrets"],
+                "items": _secret_spellings(properties["secrets"]["items"]),
+            }
     return schema
 
 
