@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import gc
+import re
 import uuid
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -210,4 +211,7 @@ def sqlite_declared_type(declared: str | None) -> pa.DataType | None:
         return pa.float64()
     if "DATE" in name or "TIME" in name:
         return pa.string()  # NUMERIC affinity, but SQLite keeps ISO-8601 text as text
-    return None  # other NUMERIC affinity (NUMERIC, DECIMAL, BOOLEAN): integers or reals, as stored
+    scale = re.search(r"\(\s*\d+\s*,\s*(\d+)\s*\)", name)
+    if scale and int(scale.group(1)) > 0:  # NUMERIC(10,2), DECIMAL(8,3): reals (1.98), as a non-empty result reads
+        return pa.float64()
+    return None  # other NUMERIC affinity (NUMERIC, DECIMAL(10,0), BOOLEAN): integers or reals, as stored

@@ -188,3 +188,21 @@ def test_a_row_the_database_fails_to_compute_after_the_first_batch_is_a_user_err
         SQLConfig(url=f"sqlite:///{people_db}", batch_rows=2),
     )
     assert "the database rejected the query: OperationalError: integer overflow" in str(user_error(t))
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_decimal_column_has_one_type_with_rows_and_without(people_db, reader):
+    """Chinook's Invoice.Total is NUMERIC(10,2) holding 1.98: its rows read as float64, so an empty result (a day
+    without invoices) must too, or the days' files would not concatenate. NUMERIC without a scale stays int64."""
+    with sqlite3.connect(people_db) as db:
+        db.execute("create table invoice (id integer, country nvarchar(40), total numeric(10,2), qty numeric)")
+        db.executemany("insert into invoice values (?, ?, ?, ?)", [(1, "Norway", 1.98, 1), (2, "Germany", 13.86, 2)])
+    t = SQLTask(
+        "inv",
+        "select country, total, qty from invoice where country = :c",
+        SQLConfig(url=f"sqlite:///{people_db}", reader=reader),
+        inputs={"c": str},
+    )
+    full, empty = table(t, c="Norway"), table(t, c="Atlantis")
+    assert full.schema == empty.schema and empty.num_rows == 0
+    assert {f.name: str(f.type) for f in empty.schema} == {"country": "string", "total": "double", "qty": "int64"}
