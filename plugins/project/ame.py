@@ -186,6 +186,7 @@ def _secret_spellings(item: dict) -> dict:
             **{k: v for k, v in item["properties"].items() if k != "group"},
         },
     }
+    stored = {**item, "description": "a secret of AME's store (Flyte group ame)"}
     ame = {"type": "object", "additionalProperties": False, "required": [AME_SECRET_GROUP],
-           "properties": {AME_SECRET_GROUP: {**item, "description": "a secret of AME's store (Flyte group ame)"}}}  # fmt: skip
+           "properties": {AME_SECRET_GROUP: stored}}  # fmt: skip
     return {"anyOf": [item, ame, vault]}
