@@ -18,10 +18,10 @@ import contextlib
 import datetime
 import decimal
 import gc
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import pyarrow as pa
-from flytekitplugins.prebuilt.executors.sql.sqlite_reader import mixed_types_error
+from flytekitplugins.prebuilt.kit.errors import UserError
 from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.engine import URL
 
@@ -46,6 +46,8 @@ PG_TYPES = {
     114: pa.string(),
     3802: pa.string(),
 }
+# SQLite's storage classes, by the Python type sqlite3 returns them as (sqlite.org/datatype3.html, 2)
+STORAGE_CLASSES = {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}
 
 
 def bound(statement: str, params: dict[str, Any]):
@@ -214,6 +216,19 @@ def _to_arrow(values, column: pa.Field) -> pa.Array:
         return pa.array(values, type=arrow_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
         raise mixed_types_error(column.name, column.type, values) from None
+
+
+def mixed_types_error(
+    name: str, arrow_type: pa.DataType, values: Sequence[Any], first_types: Iterable[type] = ()
+) -> UserError:
+    """A column whose values are not all of one type: the task's to fix. ``first_types``: those of the rows that
+    set its type, when ``values`` are a later batch's."""
+    kinds = {type(v) for v in values} | set(first_types)
+    seen = sorted({STORAGE_CLASSES.get(kind, kind.__name__) for kind in kinds if kind is not type(None)})
+    return UserError(
+        f"column {name!r} holds values of several types ({', '.join(seen)}; read as {arrow_type} from its "
+        f"first rows): a parquet column has one type; CAST it in the query, e.g. CAST({name} AS TEXT)"
+    )
 
 
 def _text(value: Any) -> str:

@@ -23,13 +23,11 @@ import datetime
 import gc
 import re
 import uuid
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pyarrow as pa
-from flytekitplugins.prebuilt.kit.errors import UserError
+from flytekitplugins.prebuilt.executors.sql.readers import bound, mixed_types_error
 
-# SQLite's storage classes, by the Python type sqlite3 returns them as (sqlite.org/datatype3.html, 2)
-STORAGE_CLASSES = {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
 
 
@@ -50,8 +48,6 @@ def sqlite_batches(
     connection, statements: list[str], params: dict[str, Any], batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
     """Run all statements on ``connection`` (a SQLAlchemy connection to SQLite); stream the last one's rows."""
-    from flytekitplugins.prebuilt.executors.sql.readers import bound
-
     for statement in statements[:-1]:
         connection.execute(*bound(statement, params))
     result = connection.execute(*bound(statements[-1], params))
@@ -140,19 +136,6 @@ def _first_type(values: Sequence[Any]) -> pa.DataType:
     return {float: pa.float64(), str: pa.string(), bytes: pa.binary()}.get(type(sample), pa.int64())
 
 
-def mixed_types_error(
-    name: str, arrow_type: pa.DataType, values: Sequence[Any], first_types: Iterable[type] = ()
-) -> UserError:
-    """A column whose values are not all of one type: the task's to fix. ``first_types``: those of the rows that
-    set its type, when ``values`` are a later batch's."""
-    kinds = {type(v) for v in values} | set(first_types)
-    seen = sorted({STORAGE_CLASSES.get(kind, kind.__name__) for kind in kinds if kind is not type(None)})
-    return UserError(
-        f"column {name!r} holds values of several types ({', '.join(seen)}; read as {arrow_type} from its "
-        f"first rows): a parquet column has one type; CAST it in the query, e.g. CAST({name} AS TEXT)"
-    )
-
-
 def _rows(connection, sql: str) -> list[tuple]:
     result = connection.exec_driver_sql(sql)
     return [tuple(row) for row in result] if result.returns_rows else []
@@ -172,7 +155,6 @@ def sqlite_declared_schema(
     (``PRAGMA table_info``); an expression has none and keeps the inferred type. ``rows(sql)`` runs SQL
     on the task's connection (so tables made by earlier statements are seen) and returns tuples.
     """
-    from flytekitplugins.prebuilt.executors.sql.readers import bound
     from sqlalchemy.dialects.sqlite import dialect
 
     clause, used = bound(statement, params)
