@@ -5,10 +5,10 @@ ADBC's SQLite driver bundles another SQLite build, whose arithmetic differs in t
 (``round(avg(x), 2)``), which binds datetimes in another text form and turns a column of mixed values into bytes.
 
 SQLAlchemy binds the parameters and runs the statements, as it does for statements without results, but the
-rows are taken from its DB-API cursor (``fetchmany``): a SQLAlchemy ``Row`` per value row cost more than
-the read itself. Each column then becomes one Arrow array, its type inferred by pyarrow from its values; the
-inference already refuses most mixes (an integer next to text), so a per-value check is left only where it would
-coerce silently (text among bytes).
+rows are taken from its DB-API cursor (``fetchmany``), without a SQLAlchemy ``Row`` per row. Each column then
+becomes one Arrow array, its type inferred by pyarrow from its values; the inference already refuses most mixes
+(an integer next to text), so a per-value check is left only where it would coerce silently (text among bytes).
+Reading the values out of sqlite3 (a Python object each) is most of the time that is left.
 
 SQLite types values, not columns. A column's type is set by the first batch: integers with reals are float64
 (losslessly: a ``NUMERIC`` column stores ``1.00`` as 1), a column with no values there is int64; any other mix,
@@ -55,7 +55,7 @@ def sqlite_batches(
     cursor = result.cursor
     schema, first_types = None, []
     paused = gc.isenabled()
-    gc.disable()  # millions of tuples, none cyclic: the collector would cost a third of this loop
+    gc.disable()  # millions of tuples, none cyclic: the collector would walk them over and over
     try:
         while rows := _fetch(cursor, batch_rows):
             columns = list(zip(*rows))
