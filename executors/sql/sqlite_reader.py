@@ -10,10 +10,13 @@ becomes one Arrow array, its type inferred by pyarrow from its values; the infer
 (an integer next to text), so a per-value check is left only where it would coerce silently (text among bytes).
 Reading the values out of sqlite3 (a Python object each) is most of the time that is left.
 
-SQLite types values, not columns. A column's type is set by the first batch: integers with reals are float64
-(losslessly: a ``NUMERIC`` column stores ``1.00`` as 1), a column with no values there is int64; any other mix,
-there or in a later batch, is a USER error naming the column and the types it holds. An empty result takes the
-columns' declared types (``sqlite_declared_schema``).
+Rows are read ``CHUNK_ROWS`` at a time, so that memory holds few of their Python objects whatever ``batch_rows``
+is; the parquet sink coalesces the chunks into row groups of ``batch_rows``.
+
+SQLite types values, not columns. A column's type is set by the first batch (``batch_rows`` rows, its chunks
+typed together): integers with reals are float64 (losslessly: a ``NUMERIC`` column stores ``1.00`` as 1), a
+column with no values there is int64; any other mix, there or in a later chunk, is a USER error naming the
+column and the types it holds. An empty result takes the columns' declared types (``sqlite_declared_schema``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ def sqlite_value(value: Any) -> Any:
     return value
 
 
+# Rows read from sqlite3 at a time: their Python objects (about 300 bytes a row) are what memory holds of them, so
+# a chunk is kept small; the Arrow batches (a tenth of that) are coalesced into row groups by the parquet sink.
+CHUNK_ROWS = 10_000
+
+
 def sqlite_batches(
     connection, statements: list[str], params: dict[str, Any], batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
@@ -52,25 +60,27 @@ def sqlite_batches(
         connection.execute(*bound(statement, params))
     result = connection.execute(*bound(statements[-1], params))
     names = list(result.keys())  # raises, as SQLAlchemy does, when the statement returns no rows
-    cursor = result.cursor
-    schema, first_types = None, []
+    cursor, chunk = result.cursor, min(batch_rows, CHUNK_ROWS)
     paused = gc.isenabled()
     gc.disable()  # millions of tuples, none cyclic: the collector would walk them over and over
     try:
-        while rows := _fetch(cursor, batch_rows):
-            columns = list(zip(*rows))
+        first = _FirstBatch(names)
+        while first.read < batch_rows and (rows := _fetch(cursor, min(chunk, batch_rows - first.read))):
+            first.add(rows)
             del rows
-            if schema is None:
-                arrays = [_first_array(name, values) for name, values in zip(names, columns)]
-                schema = pa.schema([(name, array.type) for name, array in zip(names, arrays)])
-                first_types = [set(map(type, values)) for values in columns]  # for a later batch's error
-            else:
-                arrays = [_later_array(f, values, seen) for f, values, seen in zip(schema, columns, first_types)]
-            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-        if schema is None:  # no rows: the declared types, where the columns have them
+        if not first.read:  # no rows: the declared types, where the columns have them
             inferred = pa.schema([(name, pa.int64()) for name in names])
             schema = sqlite_declared_schema(lambda sql: _rows(connection, sql), statements[-1], params, inferred)
             yield pa.RecordBatch.from_pylist([], schema=schema)
+            return
+        schema = first.schema()
+        yield from first.batches(schema)
+        while rows := _fetch(cursor, chunk):
+            columns = list(zip(*rows))
+            del rows
+            arrays = [_later_array(f, values, seen) for f, values, seen in zip(schema, columns, first.kinds)]
+            del columns  # before the next rows are read: memory holds one chunk of Python values, not two
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
     finally:
         result.close()
         if paused:
@@ -90,26 +100,82 @@ def _fetch(cursor, size: int) -> list[tuple]:
         raise DBAPIError.instance(None, None, error, sqlite3.Error) from None
 
 
-def _first_array(name: str, values: Sequence[Any]) -> pa.Array:
-    """A column of the first batch, typed by its values."""
-    try:
-        array = pa.array(values)
-    except _ARROW_ERRORS:
-        raise mixed_types_error(name, _first_type(values), values) from None
-    if pa.types.is_null(array.type):  # no values: int64, as ADBC's SQLite driver types it
-        return pa.nulls(len(values), pa.int64())
-    if pa.types.is_binary(array.type):
-        _refuse_text_among_bytes(name, array.type, values)
-    return array
+class _FirstBatch:
+    """The first ``batch_rows`` rows, added a chunk at a time and typed together, as one batch of them would be:
+    each column's chunks are typed by pyarrow from their values, then given one type (``unified``)."""
+
+    def __init__(self, names: list[str]):
+        self.names, self.read = names, 0
+        self.chunks: list[list[pa.Array]] = []
+        self.kinds: list[set[type]] = [set() for _ in names]  # the Python types of each column's values
+        self.samples: list[Any] = [None] * len(names)  # each column's first value that is not NULL
+        self.mixed: set[int] = set()  # columns a chunk of which mixes types
+
+    def add(self, rows: list[tuple]) -> None:
+        self.read += len(rows)
+        columns = list(zip(*rows))
+        arrays = []
+        for index, values in enumerate(columns):
+            self.kinds[index].update(map(type, values))
+            if self.samples[index] is None:
+                self.samples[index] = next((v for v in values if v is not None), None)
+            try:
+                arrays.append(pa.array(values))
+            except _ARROW_ERRORS:
+                self.mixed.add(index)
+        if not self.mixed:  # once a column mixes, the rest is read only to name every type it holds
+            self.chunks.append(arrays)
+
+    def schema(self) -> pa.Schema:
+        types = []
+        for index, name in enumerate(self.names):
+            unified = _unified({chunk[index].type for chunk in self.chunks})
+            kinds = self.kinds[index]
+            if index in self.mixed or unified is None or (pa.types.is_binary(unified) and str in kinds):
+                raise mixed_types_error(name, _read_as(self.samples[index], kinds), (), kinds)
+            types.append(unified)
+        return pa.schema(list(zip(self.names, types)))
+
+    def batches(self, schema: pa.Schema) -> list[pa.RecordBatch]:
+        converted = []
+        for arrays in self.chunks:
+            columns = []
+            for field, array, kinds in zip(schema, arrays, self.kinds):
+                try:
+                    columns.append(array if array.type == field.type else array.cast(field.type))
+                except _ARROW_ERRORS:  # an integer a float64 cannot hold exactly (above 2**53), among reals
+                    raise mixed_types_error(field.name, field.type, (), kinds) from None
+            converted.append(pa.RecordBatch.from_arrays(columns, schema=schema))
+        return converted
+
+
+def _unified(types: set[pa.DataType]) -> pa.DataType | None:
+    """One type for chunks of these types: NULLs take the others' type (none: int64, as ADBC's SQLite driver
+    types a column with no values), integers with reals are float64; None where they mix otherwise."""
+    types = {t for t in types if not pa.types.is_null(t)}
+    if not types:
+        return pa.int64()
+    if len(types) == 1:
+        return types.pop()
+    if types == {pa.int64(), pa.float64()}:
+        return pa.float64()
+    return None
+
+
+def _read_as(sample: Any, kinds: set[type]) -> pa.DataType:
+    """The type the first rows would have set (from the first value that is not NULL), for the error message."""
+    if isinstance(sample, int):
+        return pa.float64() if float in kinds else pa.int64()
+    return {float: pa.float64(), str: pa.string(), bytes: pa.binary()}.get(type(sample), pa.int64())
 
 
 def _later_array(field: pa.Field, values: Sequence[Any], first_types: set[type]) -> pa.Array:
-    """A column of a later batch, in the type the first batch set (with values of ``first_types``)."""
+    """A column of a later chunk, in the type the first batch set (with values of ``first_types``)."""
     try:
         array = pa.array(values)
         if array.type == field.type:
-            if pa.types.is_binary(array.type):
-                _refuse_text_among_bytes(field.name, field.type, values, first_types)
+            if pa.types.is_binary(array.type) and str in set(map(type, values)):
+                raise mixed_types_error(field.name, field.type, values, first_types)  # text stored as its bytes
             return array
         if pa.types.is_null(array.type):
             return pa.nulls(len(values), field.type)
@@ -118,22 +184,6 @@ def _later_array(field: pa.Field, values: Sequence[Any], first_types: set[type])
     except _ARROW_ERRORS:
         pass
     raise mixed_types_error(field.name, field.type, values, first_types)
-
-
-def _refuse_text_among_bytes(
-    name: str, arrow_type: pa.DataType, values: Sequence[Any], first_types: set[type] = frozenset()
-) -> None:
-    """pyarrow stores a str among bytes as its UTF-8 bytes: the one mix its inference lets through."""
-    if str in set(map(type, values)):
-        raise mixed_types_error(name, arrow_type, values, first_types)
-
-
-def _first_type(values: Sequence[Any]) -> pa.DataType:
-    """The type the first rows would have set, for the error message."""
-    sample = next((v for v in values if v is not None), None)
-    if isinstance(sample, int):
-        return pa.float64() if any(isinstance(v, float) for v in values) else pa.int64()
-    return {float: pa.float64(), str: pa.string(), bytes: pa.binary()}.get(type(sample), pa.int64())
 
 
 def _rows(connection, sql: str) -> list[tuple]:

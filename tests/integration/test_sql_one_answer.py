@@ -206,3 +206,25 @@ def test_a_decimal_column_has_one_type_with_rows_and_without(people_db, reader):
     full, empty = table(t, c="Norway"), table(t, c="Atlantis")
     assert full.schema == empty.schema and empty.num_rows == 0
     assert {f.name: str(f.type) for f in empty.schema} == {"country": "string", "total": "double", "qty": "int64"}
+
+
+def test_the_first_batch_sets_types_from_all_its_rows_however_they_are_read(people_db):
+    """Rows are read from sqlite3 in chunks smaller than batch_rows (memory); the types are still those of the
+    whole first batch: NULLs then text is text, integers then reals is float64, integers then text is an error."""
+    from flytekitplugins.prebuilt.executors.sql.sqlite_reader import CHUNK_ROWS
+
+    rows = CHUNK_ROWS + 2000  # the second chunk starts at k = CHUNK_ROWS
+    with sqlite3.connect(people_db) as db:
+        db.execute("create table late (k integer, t, r, m)")
+        db.executemany(
+            "insert into late values (?, ?, ?, ?)",
+            [(k, None if k < CHUNK_ROWS else "x", 1 if k < CHUNK_ROWS else 0.5, 1 if k < CHUNK_ROWS else "y")
+             for k in range(rows)],
+        )  # fmt: skip
+    url = f"sqlite:///{people_db}"
+    result = table(SQLTask("late", "select t, r from late order by k", SQLConfig(url=url, batch_rows=rows)))
+    assert {f.name: str(f.type) for f in result.schema} == {"t": "string", "r": "double"}
+    with sqlite3.connect(people_db) as db:
+        assert result.to_pylist() == [{"t": t, "r": r} for t, r in db.execute("select t, r from late order by k")]
+    mixed = SQLTask("m", "select m from late order by k", SQLConfig(url=url, batch_rows=rows))
+    assert "column 'm' holds values of several types (INTEGER, TEXT; read as int64" in str(user_error(mixed))
