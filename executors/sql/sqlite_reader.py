@@ -122,9 +122,9 @@ class _FirstBatch:
             try:
                 arrays.append(pa.array(values))
             except _ARROW_ERRORS:
-                self.mixed.add(index)
-        if not self.mixed:  # once a column mixes, the rest is read only to name every type it holds
-            self.chunks.append(arrays)
+                self.mixed.add(index)  # refused by schema(), after the whole batch is read: every type it holds
+                arrays.append(pa.nulls(len(values)))
+        self.chunks.append(arrays)
 
     def schema(self) -> pa.Schema:
         types = []

@@ -228,3 +228,14 @@ def test_the_first_batch_sets_types_from_all_its_rows_however_they_are_read(peop
         assert result.to_pylist() == [{"t": t, "r": r} for t, r in db.execute("select t, r from late order by k")]
     mixed = SQLTask("m", "select m from late order by k", SQLConfig(url=url, batch_rows=rows))
     assert "column 'm' holds values of several types (INTEGER, TEXT; read as int64" in str(user_error(mixed))
+
+
+def test_of_several_mixed_columns_the_first_is_named_wherever_in_the_first_batch_it_mixes(people_db):
+    from flytekitplugins.prebuilt.executors.sql.sqlite_reader import CHUNK_ROWS
+
+    with sqlite3.connect(people_db) as db:
+        db.execute("create table two (k integer, a, b)")
+        rows = [(k, 1 if k < CHUNK_ROWS else "late", "early" if k == 0 else 2) for k in range(CHUNK_ROWS + 10)]
+        db.executemany("insert into two values (?, ?, ?)", rows)
+    t = SQLTask("two", "select a, b from two order by k", SQLConfig(url=f"sqlite:///{people_db}"))
+    assert "column 'a' holds values of several types (INTEGER, TEXT; read as int64" in str(user_error(t))
