@@ -48,7 +48,7 @@ def sqlite_value(value: Any) -> Any:
 
 
 # Rows read from sqlite3 at a time: their Python objects (about 300 bytes a row) are what memory holds of them, so
-# a chunk is kept small; the Arrow batches (a tenth of that) are coalesced into row groups by the parquet sink.
+# a chunk is kept small; the Arrow batches (a fifth of that) are coalesced into row groups by the parquet sink.
 CHUNK_ROWS = 10_000
 
 
