@@ -14,9 +14,10 @@ Rows are read ``CHUNK_ROWS`` at a time, so that memory holds few of their Python
 is; the parquet sink coalesces the chunks into row groups of ``batch_rows``.
 
 SQLite types values, not columns. A column's type is set by the first batch (``batch_rows`` rows, its chunks
-typed together): integers with reals are float64 (losslessly: a ``NUMERIC`` column stores ``1.00`` as 1), a
-column with no values there is int64; any other mix, there or in a later chunk, is a USER error naming the
-column and the types it holds. An empty result takes the columns' declared types (``sqlite_declared_schema``).
+typed together): integers with reals are float64 (losslessly: a ``NUMERIC`` column stores ``1.00`` as 1); any
+other mix, there or in a later chunk, is a USER error naming the column and the types it holds. Where the values
+do not say the type (no rows, only NULLs, whole numbers in a ``NUMERIC(10,2)`` column), a table column's declared
+type does (``sqlite_declared_types``); an expression with no values is int64.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def sqlite_batches(
     """Run all statements on ``connection`` (a SQLAlchemy connection to SQLite); stream the last one's rows."""
     for statement in statements[:-1]:
         connection.execute(*bound(statement, params))
+    declared = sqlite_declared_types(lambda sql: _rows(connection, sql), statements[-1], params)
     result = connection.execute(*bound(statements[-1], params))
     names = list(result.keys())  # raises, as SQLAlchemy does, when the statement returns no rows
     cursor, chunk = result.cursor, min(batch_rows, CHUNK_ROWS)
@@ -68,12 +70,12 @@ def sqlite_batches(
         while first.read < batch_rows and (rows := _fetch(cursor, min(chunk, batch_rows - first.read))):
             first.add(rows)
             del rows
+        declared = declared if len(declared) == len(names) else [None] * len(names)
         if not first.read:  # no rows: the declared types, where the columns have them
-            inferred = pa.schema([(name, pa.int64()) for name in names])
-            schema = sqlite_declared_schema(lambda sql: _rows(connection, sql), statements[-1], params, inferred)
+            schema = pa.schema([(name, known or pa.int64()) for name, known in zip(names, declared)])
             yield pa.RecordBatch.from_pylist([], schema=schema)
             return
-        schema = first.schema()
+        schema = first.schema(declared)
         yield from first.batches(schema)
         while rows := _fetch(cursor, chunk):
             columns = list(zip(*rows))
@@ -126,13 +128,19 @@ class _FirstBatch:
                 arrays.append(pa.nulls(len(values)))
         self.chunks.append(arrays)
 
-    def schema(self) -> pa.Schema:
+    def schema(self, declared: list[pa.DataType | None]) -> pa.Schema:
+        """Each column's type from its values; from its declared type where it has no values (else int64, as
+        ADBC's SQLite driver typed it) and where it is a decimal of whole numbers (NUMERIC(10,2) holding 2.00)."""
         types = []
         for index, name in enumerate(self.names):
             unified = _unified({chunk[index].type for chunk in self.chunks})
             kinds = self.kinds[index]
             if index in self.mixed or unified is None or (pa.types.is_binary(unified) and str in kinds):
                 raise mixed_types_error(name, _read_as(self.samples[index], kinds), (), kinds)
+            if pa.types.is_null(unified):
+                unified = declared[index] or pa.int64()
+            elif unified == pa.int64() and declared[index] == pa.float64():
+                unified = pa.float64()
             types.append(unified)
         return pa.schema(list(zip(self.names, types)))
 
@@ -150,11 +158,11 @@ class _FirstBatch:
 
 
 def _unified(types: set[pa.DataType]) -> pa.DataType | None:
-    """One type for chunks of these types: NULLs take the others' type (none: int64, as ADBC's SQLite driver
-    types a column with no values), integers with reals are float64; None where they mix otherwise."""
+    """One type for chunks of these types: NULLs take the others' type (none: null), integers with reals are
+    float64; None where they mix otherwise."""
     types = {t for t in types if not pa.types.is_null(t)}
     if not types:
-        return pa.int64()
+        return pa.null()
     if len(types) == 1:
         return types.pop()
     if types == {pa.int64(), pa.float64()}:
@@ -194,16 +202,15 @@ def _rows(connection, sql: str) -> list[tuple]:
 # ---------------------------------------------------------------- declared column types
 
 
-def sqlite_declared_schema(
-    rows: Callable[[str], list[tuple]], statement: str, params: dict[str, Any], inferred: pa.Schema
-) -> pa.Schema:
-    """The schema of an empty SQLite result from the columns' declared types (TEXT stays string, REAL float).
+def sqlite_declared_types(rows: Callable[[str], list[tuple]], statement: str, params: dict[str, Any]) -> list:
+    """The Arrow type of each column of the statement's result by its declared type (TEXT string, REAL float, ...;
+    None: an expression, which has none); [] when the statement is no SELECT.
 
-    SQLite types values, not columns, so a column's type is inferred from its values; with no rows
-    there are none. A temporary view over the statement (every parameter NULL: a view takes none, and
-    no value is ever pasted) tells the declared type of each column that is a table column
-    (``PRAGMA table_info``); an expression has none and keeps the inferred type. ``rows(sql)`` runs SQL
-    on the task's connection (so tables made by earlier statements are seen) and returns tuples.
+    SQLite types values, not columns, so a column's type is inferred from its values; where there are none (no
+    rows, or only NULLs) the declared type says it. A temporary view over the statement (every parameter NULL: a
+    view takes none, and no value is ever pasted) tells the declared type of each column that is a table column
+    (``PRAGMA table_info``); the view is compiled, never run. ``rows(sql)`` runs SQL on the task's connection (so
+    tables made by earlier statements are seen) and returns tuples.
     """
     from sqlalchemy.dialects.sqlite import dialect
 
@@ -215,16 +222,14 @@ def sqlite_declared_schema(
     view = f"prebuilt_result_types_{uuid.uuid4().hex}"
     try:
         rows(f'create temp view "{view}" as {probe.string}')
-    except Exception:  # not a SELECT (e.g. INSERT ... RETURNING): keep what the reader inferred
-        return inferred
+    except Exception:  # not a SELECT (e.g. INSERT ... RETURNING), or one SQLite refuses (it says why when run)
+        return []
     try:
         declared = [row[0] for row in rows(f"select type from pragma_table_info('{view}', 'temp') order by cid")]
     finally:
         with contextlib.suppress(Exception):  # it would go with the connection anyway
             rows(f'drop view temp."{view}"')
-    if len(declared) != len(inferred):
-        return inferred
-    return pa.schema([(f.name, sqlite_declared_type(d) or f.type) for f, d in zip(inferred, declared)])
+    return [sqlite_declared_type(d) for d in declared]
 
 
 def sqlite_declared_type(declared: str | None) -> pa.DataType | None:

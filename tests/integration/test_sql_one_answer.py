@@ -239,3 +239,27 @@ def test_of_several_mixed_columns_the_first_is_named_wherever_in_the_first_batch
         db.executemany("insert into two values (?, ?, ?)", rows)
     t = SQLTask("two", "select a, b from two order by k", SQLConfig(url=f"sqlite:///{people_db}"))
     assert "column 'a' holds values of several types (INTEGER, TEXT; read as int64" in str(user_error(t))
+
+
+def test_a_table_columns_declared_type_types_it_where_its_first_rows_do_not(people_db):
+    """Chinook's Customer.Fax (NVARCHAR) is mostly NULL and Invoice.Total (NUMERIC(10,2)) may hold 2.00, stored as
+    the integer 2: with first rows of NULLs or whole numbers, the declared type decides (string, float64), so a
+    later value is no error and the schema is the one an empty result has."""
+    with sqlite3.connect(people_db) as db:
+        db.execute("create table customer (id integer, fax nvarchar(24), total numeric(10,2))")
+        db.executemany(
+            "insert into customer values (?, ?, ?)",
+            [(1, None, 2.00), (2, None, 3), (3, "+47 22 44 22 23", 9.99), (4, None, 1.98)],
+        )
+    t = SQLTask(
+        "c",
+        "select fax, total from customer where id between :low and :high order by id",
+        SQLConfig(url=f"sqlite:///{people_db}", batch_rows=2),
+        inputs={"low": int, "high": int},
+    )
+    full, first_two, empty = table(t, low=1, high=4), table(t, low=1, high=2), table(t, low=9, high=9)
+    assert full.schema == first_two.schema == empty.schema  # first_two: NULLs and whole numbers only
+    assert {f.name: str(f.type) for f in full.schema} == {"fax": "string", "total": "double"}
+    with sqlite3.connect(people_db) as db:
+        expected = [{"fax": f, "total": t} for f, t in db.execute("select fax, total from customer order by id")]
+    assert full.to_pylist() == expected  # 2 read as 2.0: equal to sqlite3's 2
