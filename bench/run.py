@@ -180,7 +180,7 @@ def write_doc(summary: list[dict], args, started: str, raw: str, doc: str = DOC)
 TIMESTAMP`), run locally in-process through each task type until the result is parquet in flytekit's raw
 output directory (the row count is checked from the parquet footers after each run):
 
-- `ours`: `SQLTask(..., SQLConfig(url="sqlite:///..."))` (Python's sqlite3 through SQLAlchemy, streamed parquet writer);
+- `ours`: `SQLTask(..., SQLConfig(url="sqlite:///..."))` (Python's sqlite3 cursor, columns to Arrow, streamed parquet);
 - `upstream-sqlite3`: flytekit's `SQLite3Task` (pandas `read_sql_query`, `FlyteSchema` output);
 - `upstream-sqlalchemy`: `flytekitplugins.sqlalchemy.SQLAlchemyTask` with `output_schema_type=StructuredDataset`.
 

@@ -32,7 +32,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
     SPEC = SPEC
 
     def run(self, run: Run[SQLConfig, ParsedQuery]) -> Any:
-        from flytekitplugins.prebuilt.executors.sql.readers import sqlite_value
+        from flytekitplugins.prebuilt.executors.sql.sqlite_reader import sqlite_value
         from sqlalchemy.exc import SQLAlchemyError
 
         deadline = Deadline(run.template.metadata.timeout if run.template.metadata else None)
@@ -93,10 +93,10 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
         return url, connect_args
 
     def reader(self, run: Run[SQLConfig, ParsedQuery], url, connect_args) -> str:
-        """SQLite: Python's sqlite3 (through SQLAlchemy) whatever the config says, so that every task and every
-        reader runs one SQLite build (``readers``' docstring). PostgreSQL: ADBC unless told otherwise."""
+        """SQLite: Python's sqlite3 whatever the config says, so that every task and every reader runs one SQLite
+        build (``sqlite_reader``'s docstring). PostgreSQL: ADBC unless told otherwise."""
         if url.get_backend_name() == "sqlite":
-            return "sqlalchemy"
+            return "sqlite3"
         if run.config.reader != "auto":
             if run.config.reader == "adbc" and url.get_backend_name() not in ADBC_DIALECTS:
                 raise UserError(f"{run.config.field_name('reader')}: ADBC reads {' and '.join(ADBC_DIALECTS)} only")
@@ -127,6 +127,7 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
         import pyarrow as pa
         from flytekitplugins.prebuilt.executors.sql import readers as sql_readers
         from flytekitplugins.prebuilt.executors.sql.parquet_sink import ParquetDirectorySink, prefetch
+        from flytekitplugins.prebuilt.executors.sql.sqlite_reader import sqlite_batches
 
         config = run.config
         reader = self.reader(run, url, connect_args)
@@ -141,7 +142,8 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
                 else:
                     connection = stack.enter_context(sql_readers.sqlalchemy_connection(url, connect_args))
                     stack.enter_context(connection.begin())  # commits when the block ends without error
-                    batches = sql_readers.sqlalchemy_batches(connection, statements, params, config.batch_rows)
+                    read = sqlite_batches if reader == "sqlite3" else sql_readers.sqlalchemy_batches
+                    batches = read(connection, statements, params, config.batch_rows)
             stack.enter_context(deadline.cancelling(canceller(connection)))
             sink, sample = None, None
             for batch in prefetch(_limit(batches, config.max_rows)):

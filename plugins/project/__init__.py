@@ -7,6 +7,7 @@ _WHERE = {
     "load": "loading",
     "Project": "entities",
     "ProjectErrors": "errors",
+    "ProjectWarning": "errors",
     "project_schema": "schema",
 }
 __all__ = sorted(_WHERE)

@@ -149,3 +149,44 @@ def _rename(node: CommentedMap, old: str, new: str) -> None:
     node.insert(index, new, value)
     if position is not None:
         node.lc.data[new] = position
+
+
+def with_ame_spellings(schema: dict) -> dict:
+    """``schema`` (ours, ``schema.project_schema``) accepting AME's spellings as well, as an editor sees them before
+    ``translate``: ``name:`` for ``project:``, the ignored sections, empty sections, ``env:`` as a list of
+    ``{key, val}`` and ``- ame: {key, injectAs}`` or ``- !vault {vault, key, injectAs}`` secrets (a schema sees no
+    tags: ``!pipEnv`` and ``!ame`` are mappings like any other)."""
+    top = schema["properties"]
+    top["name"] = {**top["project"], "description": "AME's spelling of project:"}
+    for key, why in IGNORED_SECTIONS.items():
+        top[key] = {"description": f"AME's section, ignored with a warning: {why}"}
+    for key in ("tasks", "templates"):
+        top[key] = {**top[key], "type": [top[key]["type"], "null"]}  # AME's empty section
+    schema.pop("required")
+    schema["oneOf"] = [{"required": ["project"]}, {"required": ["name"]}]
+    for entry in schema["$defs"].values():
+        properties = entry.get("properties", {})
+        if "env" in properties and "environment" in properties:  # a config with env: AME's env is a list
+            properties["env"] = {"anyOf": [properties["env"], properties["environment"]]}
+        if isinstance(properties.get("secrets"), dict) and "items" in properties["secrets"]:
+            properties["secrets"] = {
+                **properties["secrets"],
+                "items": _secret_spellings(properties["secrets"]["items"]),
+            }
+    return schema
+
+
+def _secret_spellings(item: dict) -> dict:
+    """A secret entry as ours, as ``{ame: <entry>}`` and as a Vault secret ``{vault, key, injectAs}``."""
+    vault = {
+        **item,
+        "required": ["vault", *item["required"]],
+        "properties": {
+            "vault": {"type": "string", "description": "a Vault secret (!vault): the Vault; key: the path to the key"},
+            **{k: v for k, v in item["properties"].items() if k != "group"},
+        },
+    }
+    stored = {**item, "description": "a secret of AME's store (Flyte group ame)"}
+    ame = {"type": "object", "additionalProperties": False, "required": [AME_SECRET_GROUP],
+           "properties": {AME_SECRET_GROUP: stored}}  # fmt: skip
+    return {"anyOf": [item, ame, vault]}

@@ -27,7 +27,7 @@ JSON_TYPES = {"string": "a string", "integer": "an integer", "number": "a number
 
 @functools.lru_cache(maxsize=1)
 def validator() -> jsonschema.Draft202012Validator:
-    schema = project_schema()
+    schema = project_schema(ame=False)  # check() rewrites AME's spellings onto ours first
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 

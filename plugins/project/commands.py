@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+import warnings
 
 import click
 from flytekitplugins.prebuilt.command_line import KEEP_OPTION, ROOT_OPTION
@@ -31,15 +32,22 @@ def project() -> None:
 
 
 def _load(path: str):
+    """The project, its warnings on stderr (every command: one ``warning:`` line each, not also Python's)."""
     from flytekitplugins.prebuilt.project import ProjectErrors, load
+    from flytekitplugins.prebuilt.project.errors import ProjectWarning
 
     try:
-        return load(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ProjectWarning)
+            loaded = load(path)
     except ProjectErrors as errors:
         for problem in errors.problems:
             click.echo(f"error: {problem}", err=True)
         click.echo(f"{len(errors.problems)} error(s) in {path}", err=True)
         sys.exit(2)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return loaded
 
 
 @project.command("validate")
@@ -47,8 +55,6 @@ def _load(path: str):
 def validate(path: str) -> None:
     """Check the whole file (schema, templates, references, every task's config) and report every problem."""
     loaded = _load(path)
-    for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"ok: project {loaded.name}: {len(loaded.tasks)} task(s), {len(loaded.pipelines)} pipeline(s), "
         f"{len(loaded.launch_plans)} schedule(s)"

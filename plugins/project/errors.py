@@ -42,6 +42,11 @@ class ProjectErrors(ValueError):
         super().__init__(f"{count} error{'s' if count != 1 else ''}:\n" + "\n".join(map(str, self.problems)))
 
 
+class ProjectWarning(UserWarning):
+    """Something a project file says that was read but means nothing here (AME's ``models:``, ame.py): ``load``
+    warns with it, once per warning, so that ``pyflyte`` and every command show it; it never stops the file."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, else ''."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

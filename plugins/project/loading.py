@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 from flytekitplugins.prebuilt.project.checking import check
 from flytekitplugins.prebuilt.project.compiling import Compiler
 from flytekitplugins.prebuilt.project.entities import Project
-from flytekitplugins.prebuilt.project.errors import ProjectErrors
+from flytekitplugins.prebuilt.project.errors import ProjectErrors, ProjectWarning
 from flytekitplugins.prebuilt.project.files import ALSO_READ, in_folder
 from flytekitplugins.prebuilt.project.schema import FILE_NAME
 from flytekitplugins.prebuilt.project.source import read
@@ -17,7 +18,8 @@ from flytekitplugins.prebuilt.project.templates import Templates
 def load(path: str | os.PathLike = FILE_NAME) -> Project:
     """The project in ``path`` (a file, or a folder holding ``flyte-prebuilt.yaml``, else AME's ``ame.yaml`` or
     ``ame.yml``), its tasks, pipelines and launch plans built; ``ProjectErrors`` listing every problem
-    (``file:line:column: field: expected ...``); ``Project.warnings``: what was ignored (AME's sections, ame.py)."""
+    (``file:line:column: field: expected ...``). What was ignored (AME's sections, ame.py) is in
+    ``Project.warnings`` and is warned (``ProjectWarning``, shown at the caller's line: a module pyflyte reads)."""
     path = os.fspath(path)
     if os.path.isdir(path):
         path = in_folder(path, (FILE_NAME, *ALSO_READ))
@@ -33,4 +35,6 @@ def load(path: str | os.PathLike = FILE_NAME) -> Project:
     if problems:
         raise ProjectErrors(problems)
     project.warnings = list(source.warnings)
+    for warning in project.warnings:
+        warnings.warn(ProjectWarning(str(warning)), stacklevel=2)
     return project

@@ -147,8 +147,9 @@ def task_schema(spec: TaskTypeSpec, partial: bool = False) -> dict:
     return schema if partial else {**schema, "required": ["name"]}
 
 
-def project_schema() -> dict:
-    """The whole file's schema (JSON Schema 2020-12)."""
+def project_schema(ame: bool = True) -> dict:
+    """The whole file's schema (JSON Schema 2020-12). ``ame``: also AME's spellings (``ame.py``), which an editor
+    sees as written; the loader rewrites them onto ours first, then checks the file without them."""
     specs = task_types()
     task_defs = {f"{name}_task": task_schema(spec) for name, spec in specs.items()}
     template_keys: dict[str, dict] = {}
@@ -159,7 +160,7 @@ def project_schema() -> dict:
         {"if": {"required": ["type"], "properties": {"type": {"const": name}}}, "then": _ref(f"{name}_task")}
         for name in specs
     ]
-    return {
+    schema = {
         "$schema": DRAFT,
         "$id": SCHEMA_ID,
         "title": f"flytekitplugins-prebuilt project file ({FILE_NAME})",
@@ -301,3 +302,8 @@ def project_schema() -> dict:
             },
         },
     }
+    if ame:
+        from flytekitplugins.prebuilt.project.ame import with_ame_spellings
+
+        return with_ame_spellings(schema)
+    return schema

@@ -103,3 +103,34 @@ def test_mistakes_are_exit_code_2(tmp_path, monkeypatch):
     assert unknown.exit_code == 2 and "has no task or pipeline 'reprot' (did you mean 'report'?)" in unknown.stderr
     missing = cli("project", "run", "report", "-f", "examples/project")
     assert missing.exit_code == 2 and "shop.report needs --input rows=<an integer>" in missing.stderr
+
+
+AME_WITH_MODELS = """\
+name: piptest
+models:
+tasks:
+ - name: training
+   executor:
+     !custom
+     command: python nn.py
+"""
+IGNORED_MODELS = "ame.yaml:2:1: models: AME's section, ignored: AME's model deployments have no Flyte task here"
+
+
+def test_pyflyte_and_project_run_show_the_projects_warnings_once(tmp_path):
+    """A section Flyte has no meaning for (AME's models:) is said wherever the file is read, not only by validate:
+    pyflyte importing the module (a Python warning at its line), project run (a warning: line)."""
+    (tmp_path / "ame.yaml").write_text(AME_WITH_MODELS)
+    (tmp_path / "nn.py").write_text("print('trained')\n")
+    (tmp_path / "project.py").write_text(
+        "from pathlib import Path\n\nfrom flytekitplugins.prebuilt.project import load\n\n"
+        "globals().update(load(Path(__file__).with_name('ame.yaml')).entities)\n"
+    )
+    done = run("pyflyte", "run", "project.py", "training", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "trained" in done.stdout
+    assert (done.stdout + done.stderr).count(IGNORED_MODELS) == 1
+    assert "project.py:5: ProjectWarning: " in done.stderr
+    done = run("flyte-prebuilt", "project", "run", "training", "-f", ".", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count(IGNORED_MODELS) == 1 and f"warning: ./{IGNORED_MODELS}" in done.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from flytekitplugins.prebuilt.project import ProjectErrors, load
+from flytekitplugins.prebuilt.project import ProjectErrors, ProjectWarning, load
 from flytekitplugins.prebuilt.project.commands import project as project_command
 
 AME = Path(__file__).resolve().parent / "fixtures" / "ame"
@@ -118,3 +118,27 @@ def test_a_python_version_written_as_a_float_keeps_its_text(tmp_path):
         load(tmp_path)
     (problem,) = raised.value.problems
     assert problem.field == "tasks[0].executor.pythonVersion" and problem.message.startswith("3.1: the images are")
+
+
+WARNED = [
+    "models: AME's section, ignored: AME's model deployments have no Flyte task here",
+    "data_sets: AME's section, ignored: AME's data sets have no Flyte task here (write them as tasks)",
+]
+
+
+def test_load_warns_each_ignored_section_once():
+    """What pyflyte shows when it imports a project's module: Python warnings from load(), at the caller's line."""
+    with pytest.warns(ProjectWarning) as caught:
+        load(AME / "executors/pip")
+    assert [str(w.message).split(": ", 1)[1] for w in caught] == WARNED
+    assert {w.filename for w in caught} == {__file__}
+
+
+@pytest.mark.parametrize("command", [["validate"], ["list"], ["show", "training"]])
+def test_every_command_shows_the_warnings_once(command, recwarn):
+    result = CliRunner().invoke(project_command, [*command, "-f", str(AME / "executors/pip")])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if "warning" in line.lower()]
+    assert [line.split(": ", 2)[2] for line in warned] == WARNED
+    assert all(line.startswith("warning: ") for line in warned)
+    assert not [w for w in recwarn if issubclass(w.category, ProjectWarning)]  # not also as Python warnings

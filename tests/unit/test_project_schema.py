@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 from click.testing import CliRunner
 from flytekitplugins.prebuilt.cli import main
 from flytekitplugins.prebuilt.kit.spec import task_types
-from flytekitplugins.prebuilt.project import project_schema
+from flytekitplugins.prebuilt.project import ProjectErrors, load, project_schema
 from flytekitplugins.prebuilt.project.schema import config_properties
 from flytekitplugins.prebuilt.project.shorthands import SHORTHANDS
 from flytekitplugins.prebuilt.project.source import read
@@ -70,3 +71,32 @@ def test_editors_can_check_a_project_file_with_the_published_schema_alone():
 def test_the_cli_prints_the_schema():
     result = CliRunner().invoke(main, ["project", "schema"])
     assert result.exit_code == 0 and json.loads(result.output) == project_schema()
+
+
+AME = Path(__file__).resolve().parent / "fixtures" / "ame"
+
+
+@pytest.mark.parametrize("folder", ["env", "executors/custom", "executors/pip", "executors/pipenv", "executors/poetry"])
+def test_editors_accept_ames_files_that_the_loader_reads(folder):
+    """AME's spellings are aliases (plugins/project/ame.py): an editor given schema.json must not flag them
+    (`name:`, `env:` as a list, `- ame: {key, injectAs}`, `models:`, empty `templates:`)."""
+    validator = jsonschema.Draft202012Validator(json.loads(PUBLISHED.read_text()))
+    data = read(AME / folder / "ame.yaml").data
+    assert list(validator.iter_errors(data)) == []
+    load(AME / folder)  # and the loader reads it
+
+
+@pytest.mark.parametrize("folder", ["artifacts", "executors/mlflow"])
+def test_editors_flag_ames_files_that_the_loader_refuses(folder):
+    validator = jsonschema.Draft202012Validator(json.loads(PUBLISHED.read_text()))
+    assert list(validator.iter_errors(read(AME / folder / "ame.yaml").data))
+    with pytest.raises(ProjectErrors):
+        load(AME / folder)
+
+
+def test_editors_accept_a_vault_secret_and_refuse_both_project_spellings():
+    validator = jsonschema.Draft202012Validator(json.loads(PUBLISHED.read_text()))
+    task = {"name": "t", "command": "python x.py", "secrets": [{"vault": "v", "key": "a/b", "injectAs": "B"}]}
+    assert list(validator.iter_errors({"name": "p", "tasks": [task]})) == []
+    assert list(validator.iter_errors({"name": "p", "project": "p"}))  # one or the other, as the loader reads it
+    assert list(validator.iter_errors({"tasks": [task]}))  # a project needs its name
