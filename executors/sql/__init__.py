@@ -124,21 +124,58 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
         self, run: Run[SQLConfig, ParsedQuery], url, connect_args, statements, params, scratch: str, deadline: Deadline
     ) -> literals.LiteralMap:
         """Stream the last statement's rows into parquet files under the raw output prefix."""
-        import pyarrow as pa
-        from flytekitplugins.prebuilt.executors.sql import readers as sql_readers
-        from flytekitplugins.prebuilt.executors.sql.parquet_sink import ParquetDirectorySink, prefetch
-
-        config = run.config
         reader = self.reader(run, url, connect_args)
         logger.info(f"sql: reading {url.render_as_string(hide_password=True)} with the {reader} reader")
         local_dir = os.path.join(scratch, "results")
         os.makedirs(local_dir)
+        written = None
+        if reader == "adbc" and len(statements) == 1 and not run.config.max_rows and run.config.read_connections != 1:
+            written = self.read_ranges(run, url, statements[0], params, local_dir, deadline)
+        if written is None:
+            written = self.read_one(run, reader, url, connect_args, statements, params, local_dir, deadline)
+        logger.info(f"sql: {written.rows:,} rows in {len(written.files)} parquet file(s)")
+        ctx = FlyteContextManager.current_context()
+        remote_dir = ctx.file_access.get_random_remote_directory()
+        ctx.file_access.put_data(local_dir, remote_dir, is_multipart=True)
+        _publish_deck(written, written.sample, len(written.files))
+        output_type = run.template.interface.outputs[RESULTS].type
+        return literals.LiteralMap({RESULTS: _dataset_literal(remote_dir, output_type)})
+
+    def read_ranges(self, run, url, statement: str, params, local_dir: str, deadline: Deadline):
+        """A plain read of one large PostgreSQL table: block ranges on several connections, one snapshot
+        (``postgres_ranges``); None when the statement or the table is not one to split."""
+        from flytekitplugins.prebuilt.executors.sql import postgres_ranges
+
+        split = postgres_ranges.split_point(statement)
+        if split is None:
+            return None
+
+        def cancelling(connection):
+            return deadline.cancelling(canceller(connection))
+
+        with _connecting(url):
+            connected = postgres_ranges.connect_readers(url, split, run.config.read_connections, cancelling)
+        if connected is None:
+            return None
+        with connected:
+            return postgres_ranges.read_ranges(connected, split, params, local_dir, run.config, deadline.check)
+
+    def read_one(self, run, reader: str, url, connect_args, statements, params, local_dir: str, deadline: Deadline):
+        """Every statement on one connection, the last one's rows streamed into parquet."""
+        import pyarrow as pa
+        from flytekitplugins.prebuilt.executors.sql.parquet_sink import ParquetDirectorySink, prefetch
+
+        config = run.config
         with contextlib.ExitStack() as stack:
             with _connecting(url):
                 if reader == "adbc":
-                    connection = stack.enter_context(sql_readers.adbc_connection(url))
-                    batches = sql_readers.adbc_batches(connection, statements, params)
+                    from flytekitplugins.prebuilt.executors.sql import adbc
+
+                    connection = stack.enter_context(adbc.adbc_connection(url))
+                    batches = adbc.adbc_batches(connection, statements, params)
                 else:
+                    from flytekitplugins.prebuilt.executors.sql import readers as sql_readers
+
                     connection = stack.enter_context(sql_readers.sqlalchemy_connection(url, connect_args))
                     stack.enter_context(connection.begin())  # commits when the block ends without error
                     batches = sql_readers.sqlalchemy_batches(connection, statements, params, config.batch_rows)
@@ -155,15 +192,10 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
             if sink is None:  # the driver yielded no batch at all
                 sink = ParquetDirectorySink(local_dir, pa.schema([]), config.batch_rows, config.rows_per_file)
             sink.close()
-            logger.info(f"sql: {sink.rows:,} rows in {len(sink.files)} parquet file(s)")
+            sink.sample = sample
             if reader == "adbc":
                 connection.commit()
-        ctx = FlyteContextManager.current_context()
-        remote_dir = ctx.file_access.get_random_remote_directory()
-        ctx.file_access.put_data(local_dir, remote_dir, is_multipart=True)
-        _publish_deck(sink, sample, len(sink.files))
-        output_type = run.template.interface.outputs[RESULTS].type
-        return literals.LiteralMap({RESULTS: _dataset_literal(remote_dir, output_type)})
+        return sink
 
 
 # --------------------------------------------------------------- helpers
