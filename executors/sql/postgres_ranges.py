@@ -174,8 +174,8 @@ PLAN_SQL = (
 )
 
 
-def plan(connection, split: SplitPoint, readers: int) -> Optional[Plan]:
-    """In the coordinator's transaction (``connection``, REPEATABLE READ): export its snapshot and cut the table's
+def plan(connection, split: SplitPoint, readers: int, params: dict[str, Any]) -> Optional[Plan]:
+    """In the first reader's transaction (``connection``, REPEATABLE READ): export its snapshot and cut the table's
     blocks into ``readers`` ranges, or None when splitting would not pay (or PostgreSQL cannot)."""
     from flytekitplugins.prebuilt.executors.sql.adbc import adbc_rows
 
@@ -186,11 +186,26 @@ def plan(connection, split: SplitPoint, readers: int) -> Optional[Plan]:
     if relkind not in ("r", "m") or version < 140000 or not SNAPSHOT_ID.match(snapshot):
         return None  # views, partitioned and foreign tables have no blocks; TID range scans are PostgreSQL 14+
     count = min(readers, int(blocks) // MIN_BLOCKS_PER_READER)
-    if count < 2:
+    if count < 2 or (split.condition and not _scans_the_table(connection, split, params)):
         return None
     step = -(-int(blocks) // count)
     ranges = [(i * step, (i + 1) * step if i < count - 1 else None) for i in range(count)]
     return Plan(snapshot, ranges)
+
+
+def _scans_the_table(connection, split: SplitPoint, params: dict[str, Any]) -> bool:
+    """Whether PostgreSQL reads the whole table for the statement anyway (a sequential scan, parallel or not): a
+    condition an index answers (``WHERE id = :id``) is read faster by one connection than by range scans."""
+    import json
+
+    from flytekitplugins.prebuilt.executors.sql.adbc import adbc_rows, numeric_dollar
+
+    sql, values = numeric_dollar(f"{split.head}\nWHERE {split.condition}\n", params)
+    (explained,) = adbc_rows(connection, f"EXPLAIN (FORMAT JSON) {sql}", values)[0]
+    node = json.loads(explained)[0]["Plan"]
+    while node.get("Node Type") in ("Gather", "Result") and len(node.get("Plans", ())) == 1:
+        node = node["Plans"][0]
+    return node.get("Node Type") in ("Seq Scan", "Parallel Seq Scan")
 
 
 def reader_count(setting: int) -> int:
@@ -236,7 +251,8 @@ class RangeSink(ParquetDirectorySink):
 
 
 class Readers:
-    """The readers' connections, each in a transaction that imported the coordinator's snapshot; closes them all."""
+    """The readers' connections, the first one's transaction exporting the snapshot the others imported; closes all
+    but the first (the caller's)."""
 
     def __init__(self, stack: contextlib.ExitStack, connections: list, plan: Plan):
         self.stack, self.connections, self.plan = stack, connections, plan
@@ -248,22 +264,24 @@ class Readers:
         self.stack.close()
 
 
-def connect_readers(url, split: SplitPoint, setting: int, cancelling: Callable[[Any], Any]) -> Optional[Readers]:
-    """Open the first reader, which exports its snapshot and plans the ranges, then the others (at once), each
-    importing that snapshot; None (every connection closed) when the table is not one to split or the server will
-    not have it (the caller reads on one connection). ``cancelling(connection)`` arms the task's deadline on a
-    connection. Failing to connect at all raises."""
-    from flytekitplugins.prebuilt.executors.sql.adbc import adbc_connection
+def connect_readers(
+    first, url, split: SplitPoint, params: dict[str, Any], setting: int, cancelling: Callable[[Any], Any]
+) -> Optional[Readers]:
+    """On ``first`` (an ADBC connection in autocommit, the task's), export a snapshot and plan the ranges; open the
+    other readers (at once), each importing that snapshot. None, ``first`` back in autocommit and the others closed,
+    when the table is not one to split or the server will not have it: the caller reads on ``first`` alone.
+    ``cancelling(connection)`` arms the task's deadline on a connection."""
+    from flytekitplugins.prebuilt.executors.sql.adbc import adbc_execute
 
     stack = contextlib.ExitStack()
     try:
-        first = stack.enter_context(adbc_connection(url, autocommit=True))
-        stack.enter_context(cancelling(first))
-        found = _planned(first, split, reader_count(setting))
+        found = _planned(first, split, reader_count(setting), params)
         others = _importing(stack, url, found, cancelling) if found else None
         if found is None or others is None:
             stack.close()
+            adbc_execute(first, "ROLLBACK")
             return None
+        stack.enter_context(cancelling(first))
         logger.info(f"sql: reading {split.table} in {len(found.ranges)} block ranges, one snapshot")
         return Readers(stack, [first, *others], found)
     except BaseException:
@@ -271,12 +289,12 @@ def connect_readers(url, split: SplitPoint, setting: int, cancelling: Callable[[
         raise
 
 
-def _planned(first, split: SplitPoint, readers: int) -> Optional[Plan]:
+def _planned(first, split: SplitPoint, readers: int, params: dict[str, Any]) -> Optional[Plan]:
     from flytekitplugins.prebuilt.executors.sql.adbc import adbc_execute
 
     try:
         adbc_execute(first, "BEGIN ISOLATION LEVEL REPEATABLE READ")
-        return plan(first, split, readers)
+        return plan(first, split, readers, params)
     except Exception as error:  # e.g. a server that cannot export snapshots: one connection reads it
         logger.info(f"sql: {split.table} read on one connection: planning its ranges failed ({type(error).__name__})")
         return None
