@@ -73,10 +73,12 @@ def adbc_execute(connection, sql: str) -> None:
 
 
 def adbc_rows(connection, sql: str, values: list[Any]) -> list[tuple]:
-    """The rows of a small query with positional (``$n``) parameters, as Python tuples."""
+    """The rows of a small query with positional (``$n``) parameters, as Python tuples. (Not through ``COPY``, the
+    driver's way for large results, which takes no ``EXPLAIN``.)"""
     from adbc_driver_manager._reader import AdbcRecordBatchReader
 
     with _adbc_statement(connection, sql, values) as statement:
+        statement.set_options(**{"adbc.postgresql.use_copy": "false"})
         stream, _ = statement.execute_query()
         table = AdbcRecordBatchReader._import_from_c(stream.address).read_all()
     return [tuple(row.values()) for row in table.to_pylist()]
