@@ -125,18 +125,29 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
         """Stream the last statement's rows into parquet files under the raw output prefix."""
         reader = self.reader(run, url, connect_args)
         logger.info(f"sql: reading {url.render_as_string(hide_password=True)} with the {reader} reader")
-        local_dir = os.path.join(scratch, "results")
+        ctx = FlyteContextManager.current_context()
+        remote_dir = ctx.file_access.get_random_remote_directory()
+        # a local raw output prefix (a local run) is written in place: copying the files there costs as much again
+        local_dir = remote_dir if os.path.isabs(remote_dir) else os.path.join(scratch, "results")
         os.makedirs(local_dir)
         with contextlib.ExitStack() as stack:
+            split = self.split_point(run, url, statements)
+            spares = None
+            if split is not None:  # the other readers connect while the first one connects and plans
+                from flytekitplugins.prebuilt.executors.sql import postgres_ranges
+
+                count = postgres_ranges.reader_count(run.config.read_connections) - 1
+                spares = stack.enter_context(postgres_ranges.SpareConnections(url, count))
             with _connecting(url):
                 connection = stack.enter_context(self.connect(reader, url, connect_args))
-            written = self.read_ranges(run, url, connection, statements, params, local_dir, deadline)
+            written = None
+            if split is not None:
+                written = self.read_ranges(run, connection, spares, split, params, local_dir, deadline)
             if written is None:
                 written = self.read_one(run, reader, connection, statements, params, local_dir, deadline)
         logger.info(f"sql: {written.rows:,} rows in {len(written.files)} parquet file(s)")
-        ctx = FlyteContextManager.current_context()
-        remote_dir = ctx.file_access.get_random_remote_directory()
-        ctx.file_access.put_data(local_dir, remote_dir, is_multipart=True)
+        if local_dir != remote_dir:
+            ctx.file_access.put_data(local_dir, remote_dir, is_multipart=True)
         _publish_deck(written, written.sample, len(written.files))
         output_type = run.template.interface.outputs[RESULTS].type
         return literals.LiteralMap({RESULTS: _dataset_literal(remote_dir, output_type)})
@@ -156,23 +167,26 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
             with sqlalchemy_connection(url, connect_args) as connection, connection.begin():
                 yield connection
 
-    def read_ranges(self, run, url, first, statements: list[str], params, local_dir: str, deadline: Deadline):
-        """A plain read of one large PostgreSQL table: block ranges on several connections (``first`` and more),
-        one snapshot (``postgres_ranges``); None when the statement or the table is not one to split."""
+    def split_point(self, run, url, statements: list[str]):
+        """Where to cut a plain read of one PostgreSQL table into block ranges (``postgres_ranges``), or None: not
+        ADBC's, several statements, ``max_rows``, ``read_connections=1``, or not a plain read."""
         config = run.config
         if not isinstance(url, PostgresURL) or len(statements) != 1 or config.max_rows or config.read_connections == 1:
             return None
         from flytekitplugins.prebuilt.executors.sql import postgres_ranges
 
-        split = postgres_ranges.split_point(statements[0])
-        if split is None:
-            return None
+        return postgres_ranges.split_point(statements[0])
+
+    def read_ranges(self, run, first, spares, split, params, local_dir: str, deadline: Deadline):
+        """Block ranges read on ``first`` and connections from ``spares``, one snapshot; None when the table is not
+        one to split (small, a view, ...)."""
+        from flytekitplugins.prebuilt.executors.sql import postgres_ranges
 
         def cancelling(connection):
             return deadline.cancelling(canceller(connection))
 
-        with _connecting(url):
-            readers = postgres_ranges.connect_readers(first, url, split, params, config.read_connections, cancelling)
+        config = run.config
+        readers = postgres_ranges.connect_readers(first, spares, split, params, config.read_connections, cancelling)
         if readers is None:
             return None
         with readers:

@@ -264,19 +264,60 @@ class Readers:
         self.stack.close()
 
 
+class SpareConnections:
+    """The other readers' connections, opened in the background while the first one connects and plans (each costs
+    a round of authentication and ADBC's type catalog query); on exit, those not taken are closed as they come."""
+
+    def __init__(self, url, count: int):
+        from flytekitplugins.prebuilt.executors.sql.adbc import adbc_connection
+
+        def open_one() -> tuple:
+            context = adbc_connection(url, autocommit=True)
+            return context, context.__enter__()
+
+        self._pool = concurrent.futures.ThreadPoolExecutor(max(count, 1), thread_name_prefix="sql-connect")
+        self._futures = [self._pool.submit(open_one) for _ in range(count)]
+
+    def take(self, count: int) -> list[tuple]:
+        """``count`` (context, connection) pairs; raises the first failure to connect."""
+        taken, self._futures = self._futures[:count], self._futures[count:]
+        concurrent.futures.wait(taken)
+        failed = next((f.exception() for f in taken if f.exception() is not None), None)
+        if failed is not None:
+            for future in taken:
+                _close_quietly(future)
+            raise failed
+        return [future.result() for future in taken]
+
+    def __enter__(self) -> SpareConnections:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for future in self._futures:
+            future.add_done_callback(_close_quietly)
+        self._futures = []
+        self._pool.shutdown(wait=False)
+
+
+def _close_quietly(future: concurrent.futures.Future) -> None:
+    if future.exception() is None:
+        with contextlib.suppress(Exception):
+            future.result()[0].__exit__(None, None, None)
+
+
 def connect_readers(
-    first, url, split: SplitPoint, params: dict[str, Any], setting: int, cancelling: Callable[[Any], Any]
+    first, spares: SpareConnections, split: SplitPoint, params: dict[str, Any], setting: int, cancelling
 ) -> Optional[Readers]:
-    """On ``first`` (an ADBC connection in autocommit, the task's), export a snapshot and plan the ranges; open the
-    other readers (at once), each importing that snapshot. None, ``first`` back in autocommit and the others closed,
-    when the table is not one to split or the server will not have it: the caller reads on ``first`` alone.
-    ``cancelling(connection)`` arms the task's deadline on a connection."""
+    """On ``first`` (an ADBC connection in autocommit, the task's), export a snapshot and plan the ranges; the other
+    readers (from ``spares``) each import that snapshot. None, ``first`` back in autocommit, when the table is not
+    one to split or the server will not have it: the caller reads on ``first`` alone. ``cancelling(connection)``
+    arms the task's deadline on a connection."""
     from flytekitplugins.prebuilt.executors.sql.adbc import adbc_execute
 
     stack = contextlib.ExitStack()
     try:
         found = _planned(first, split, reader_count(setting), params)
-        others = _importing(stack, url, found, cancelling) if found else None
+        others = _importing(stack, spares, found, cancelling) if found else None
         if found is None or others is None:
             stack.close()
             adbc_execute(first, "ROLLBACK")
@@ -300,38 +341,23 @@ def _planned(first, split: SplitPoint, readers: int, params: dict[str, Any]) -> 
         return None
 
 
-def _importing(stack: contextlib.ExitStack, url, found: Plan, cancelling) -> Optional[list]:
-    """The other readers, connected at once (each connection costs a round of authentication and ADBC's type
-    catalog query), each in a REPEATABLE READ transaction that imported the snapshot; None when the server refuses
-    more connections (``max_connections``) or the import. The first reader's transaction stays open meanwhile,
-    which keeps the snapshot importable."""
-    from flytekitplugins.prebuilt.executors.sql.adbc import adbc_connection, adbc_execute
+def _importing(stack: contextlib.ExitStack, spares: SpareConnections, found: Plan, cancelling) -> Optional[list]:
+    """The other readers, each in a REPEATABLE READ transaction that imported the snapshot; None when the server
+    refuses more connections (``max_connections``) or the import. The first reader's transaction stays open
+    meanwhile, which keeps the snapshot importable."""
+    from flytekitplugins.prebuilt.executors.sql.adbc import adbc_execute
 
-    def start() -> Any:
-        context = adbc_connection(url, autocommit=True)
-        connection = context.__enter__()
-        try:
+    connections = []
+    try:
+        for context, connection in spares.take(len(found.ranges) - 1):
+            stack.push(context.__exit__)
+            connections.append(connection)
+        for connection in connections:
+            stack.enter_context(cancelling(connection))
             adbc_execute(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ")
             adbc_execute(connection, f"SET TRANSACTION SNAPSHOT '{found.snapshot}'")
-        except BaseException:
-            context.__exit__(None, None, None)
-            raise
-        return context, connection
-
-    with concurrent.futures.ThreadPoolExecutor(len(found.ranges) - 1, thread_name_prefix="sql-connect") as pool:
-        futures = [pool.submit(start) for _ in found.ranges[1:]]
-        concurrent.futures.wait(futures)
-    connections, failed = [], None
-    for future in futures:
-        if future.exception() is not None:
-            failed = future.exception()
-            continue
-        context, connection = future.result()
-        stack.push(context.__exit__)
-        stack.enter_context(cancelling(connection))
-        connections.append(connection)
-    if failed is not None:  # the message may name the server: its type is enough here
-        logger.info(f"sql: reading on one connection: a range reader could not start ({type(failed).__name__})")
+    except Exception as error:  # the message may name the server: its type is enough here
+        logger.info(f"sql: reading on one connection: a range reader could not start ({type(error).__name__})")
         return None
     return connections
 
