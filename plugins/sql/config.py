@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from flytekit.models.security import Secret
-from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig, check_integer, check_secret
+from flytekitplugins.prebuilt.kit.config import OMIT_EMPTY, ConfigError, PrebuiltConfig, check_integer, check_secret
 
 RESULTS, ROWS_AFFECTED = "results", "rows_affected"  # output names (``results`` is upstream's)
 
@@ -84,7 +84,7 @@ class SQLConfig(PrebuiltConfig):
     max_rows: int = 0
     batch_rows: int = 100_000
     rows_per_file: int = 5_000_000
-    read_connections: int = 0
+    read_connections: int = field(default=0, metadata=OMIT_EMPTY)  # at its default, left out of the template
 
     def validate(self) -> None:
         given = [name for name in ("url", "url_secret", "sqlite_file") if getattr(self, name)]
