@@ -3,9 +3,10 @@ every reader inside one snapshot.
 
 One connection's ``COPY`` is bound by one server backend's CPU; a large ``SELECT ... FROM t`` is read faster by
 several backends at once, each scanning its own range of the table's blocks (a TID range scan, PostgreSQL 14+).
-Correctness is kept by PostgreSQL's snapshot export: a coordinator opens a ``REPEATABLE READ`` transaction and calls
-``pg_export_snapshot()``; each reader opens its own and imports it (``SET TRANSACTION SNAPSHOT``) before its first
-query, so all of them see the table as it was at one instant, as a single reader would, whatever commits meanwhile
+Correctness is kept by PostgreSQL's snapshot export: the first reader (the task's connection) opens a ``REPEATABLE
+READ`` transaction and calls ``pg_export_snapshot()``; each other reader opens its own and imports it (``SET
+TRANSACTION SNAPSHOT``) before its first query, while the first one's transaction is still open, so all of them see
+the table as it was at one instant, as a single reader would, whatever commits meanwhile
 (postgresql.org/docs/current/functions-admin.html#FUNCTIONS-SNAPSHOT-SYNCHRONIZATION). Each range is written to its
 own parquet files, named so that their order is the ranges' order (the physical order one sequential scan gives).
 

@@ -128,3 +128,14 @@ def test_parameter_arrays_are_typed_as_pyarrow_types_them(value):
 
 def test_other_parameter_types_are_left_to_pyarrow():
     assert one_value_array(decimal.Decimal("1.25")).equals(pa.array([decimal.Decimal("1.25")]))
+
+
+def test_read_connections_is_checked_and_in_the_template_only_when_set():
+    from flytekitplugins.prebuilt.kit import ConfigError
+    from flytekitplugins.prebuilt.sql import SQLConfig
+
+    for wrong in (-1, 17, 2.5):
+        with pytest.raises(ConfigError, match="read_connections"):
+            SQLConfig(url="postgresql://u@h/db", read_connections=wrong).check()
+    assert "read_connections" not in SQLConfig(url="postgresql://u@h/db").to_custom()
+    assert SQLConfig(url="postgresql://u@h/db", read_connections=3).to_custom()["read_connections"] == 3
