@@ -18,15 +18,15 @@ import sys
 import tempfile
 import time
 
-METHODS = ("ours", "upstream-sqlalchemy", "duckdb", "connectorx")
+METHODS = ("ours", "ours-one-connection", "upstream-sqlalchemy", "duckdb", "connectorx")
 
 
-def ours(table: str, out: str):
+def ours(table: str, out: str, connections: int = 0):
+    """Our task as configured by default (``read_connections=0``: the table in block ranges, one per core)."""
     from flytekit import Secret
     from flytekitplugins.prebuilt.sql import SQLConfig, SQLTask
 
     os.environ["_FSEC_BENCH_URL"] = os.environ["BENCH_PG_URL"]  # as Flyte injects a secret
-    connections = int(os.environ.get("BENCH_READ_CONNECTIONS", "0"))  # 0: the default (to compare settings by hand)
     config = SQLConfig(url_secret=Secret(group="bench", key="url"), read_connections=connections)
     task = SQLTask("bench_ours", f"SELECT * FROM {table}", config)
     start = time.perf_counter()
