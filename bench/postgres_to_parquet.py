@@ -162,8 +162,14 @@ def parquet_rows(directory: str) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
+def ours_one_connection(table: str, out: str):
+    """Our task with ``read_connections=1``: one connection, as before the split reads."""
+    return ours(table, out, connections=1)
+
+
 RUNNERS = {
     "ours": ours,
+    "ours-one-connection": ours_one_connection,
     "upstream-sqlalchemy": upstream_sqlalchemy,
     "duckdb": duckdb_scan,
     "connectorx": connectorx_read,
