@@ -131,18 +131,11 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
         local_dir = remote_dir if os.path.isabs(remote_dir) else os.path.join(scratch, "results")
         os.makedirs(local_dir)
         with contextlib.ExitStack() as stack:
-            split = self.split_point(run, url, statements)
-            spares = None
-            if split is not None:  # the other readers connect while the first one connects and plans
-                from flytekitplugins.prebuilt.executors.sql import postgres_ranges
-
-                count = postgres_ranges.reader_count(run.config.read_connections) - 1
-                spares = stack.enter_context(postgres_ranges.SpareConnections(url, count))
             with _connecting(url):
                 connection = stack.enter_context(self.connect(reader, url, connect_args))
-            written = None
+            split, written = self.split_point(run, url, statements), None
             if split is not None:
-                written = self.read_ranges(run, connection, spares, split, params, local_dir, deadline)
+                written = self.read_ranges(run, url, connection, split, params, local_dir, deadline)
             if written is None:
                 written = self.read_one(run, reader, connection, statements, params, local_dir, deadline)
         logger.info(f"sql: {written.rows:,} rows in {len(written.files)} parquet file(s)")
@@ -177,16 +170,16 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
 
         return postgres_ranges.split_point(statements[0])
 
-    def read_ranges(self, run, first, spares, split, params, local_dir: str, deadline: Deadline):
-        """Block ranges read on ``first`` and connections from ``spares``, one snapshot; None when the table is not
-        one to split (small, a view, ...)."""
+    def read_ranges(self, run, url, first, split, params, local_dir: str, deadline: Deadline):
+        """Block ranges read on ``first`` and more connections, one snapshot; None when the table is not one to split
+        (small, a view, ...)."""
         from flytekitplugins.prebuilt.executors.sql import postgres_ranges
 
         def cancelling(connection):
             return deadline.cancelling(canceller(connection))
 
         config = run.config
-        readers = postgres_ranges.connect_readers(first, spares, split, params, config.read_connections, cancelling)
+        readers = postgres_ranges.connect_readers(first, url, split, params, config.read_connections, cancelling)
         if readers is None:
             return None
         with readers:

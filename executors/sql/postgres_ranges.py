@@ -266,8 +266,8 @@ class Readers:
 
 
 class SpareConnections:
-    """The other readers' connections, opened in the background while the first one connects and plans (each costs
-    a round of authentication and ADBC's type catalog query); on exit, those not taken are closed as they come."""
+    """The other readers' connections, opened at once (each costs a round of authentication and ADBC's type catalog
+    query); on exit, those not taken are closed as they come."""
 
     def __init__(self, url, count: int):
         from flytekitplugins.prebuilt.executors.sql.adbc import adbc_connection
@@ -307,18 +307,20 @@ def _close_quietly(future: concurrent.futures.Future) -> None:
 
 
 def connect_readers(
-    first, spares: SpareConnections, split: SplitPoint, params: dict[str, Any], setting: int, cancelling
+    first, url, split: SplitPoint, params: dict[str, Any], setting: int, cancelling
 ) -> Optional[Readers]:
-    """On ``first`` (an ADBC connection in autocommit, the task's), export a snapshot and plan the ranges; the other
-    readers (from ``spares``) each import that snapshot. None, ``first`` back in autocommit, when the table is not
-    one to split or the server will not have it: the caller reads on ``first`` alone. ``cancelling(connection)``
-    arms the task's deadline on a connection."""
+    """On ``first`` (an ADBC connection in autocommit, the task's), export a snapshot and plan the ranges; open the
+    other readers (at once), each importing that snapshot. None, ``first`` back in autocommit, when the table is not
+    one to split or the server will not have it: the caller reads on ``first`` alone, and no other connection was
+    opened. ``cancelling(connection)`` arms the task's deadline on a connection."""
     from flytekitplugins.prebuilt.executors.sql.adbc import adbc_execute
 
     stack = contextlib.ExitStack()
     try:
-        found = _planned(first, split, reader_count(setting), params)
-        others = _importing(stack, spares, found, cancelling) if found else None
+        found, others = _planned(first, split, reader_count(setting), params), None
+        if found is not None:
+            spares = stack.enter_context(SpareConnections(url, len(found.ranges) - 1))
+            others = _importing(stack, spares, found, cancelling)
         if found is None or others is None:
             stack.close()
             adbc_execute(first, "ROLLBACK")
