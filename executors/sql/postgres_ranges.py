@@ -237,12 +237,8 @@ class RangeSink(ParquetDirectorySink):
         super().__init__(directory, schema, row_group_rows, rows_per_file)
         self.index = index
 
-    def _open(self) -> None:
-        import pyarrow.parquet as pq
-
-        path = os.path.join(self.directory, f"part-{self.index:05d}-{len(self.files):05d}.parquet")
-        self._writer = pq.ParquetWriter(path, self.schema, dictionary_pagesize_limit=64 * 1024)
-        self.files.append(path)
+    def file_name(self, number: int) -> str:
+        return f"part-{self.index:05d}-{number:05d}.parquet"
 
     def close(self) -> None:
         self._flush()
