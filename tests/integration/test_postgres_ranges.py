@@ -149,3 +149,20 @@ def test_the_tasks_timeout_cancels_every_range_reader(small_ranges, caplog):
                 break
             threading.Event().wait(0.1)
         assert cursor.fetchone() is None and _ < 49
+
+
+@pytest.mark.postgres
+def test_a_server_that_refuses_more_connections_is_read_on_one(accounts, caplog, monkeypatch):
+    """A role limited to one connection: the other readers cannot connect, and the task reads on its own."""
+    caplog.set_level("INFO", logger="flytekit")
+    accounts.execute(
+        "drop role if exists one_conn; create role one_conn login password 'one-pw' connection limit 1;"
+        "grant select on accounts to one_conn"
+    )
+    monkeypatch.setenv("_FSEC_LIMITED_PASSWORD", "one-pw")
+    url = f"postgresql://one_conn@127.0.0.1:{accounts.port}/postgres"
+    config = SQLConfig(url=url, password_secret=Secret(group="limited", key="password"), read_connections=4)
+    table = pq.read_table(SQLTask("limited", "select * from accounts", config)().literal.uri)
+    assert table.equals(read(accounts, "select * from accounts", 1))
+    assert not split_into(caplog)
+    assert any("a range reader could not start (OperationalError)" in r.getMessage() for r in caplog.records)
