@@ -12,7 +12,7 @@ WHEELHOUSE ?= build/wheelhouse
 BASE ?= python:3.11-slim-bookworm
 FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
 
-.PHONY: demo test unit fast docs images images-gpu gpu-check images-offline publish release local-base bench bench-sql lint typecheck docker postgres services clean
+.PHONY: demo test unit fast docs images images-gpu gpu-check images-offline publish release local-base bench bench-sql bench-postgres lint typecheck docker postgres services clean
 
 # uv does not read pip's configuration: hand it the machine's find-links (where a local CPU build of torch is
 # offered), so that the dev install takes that wheel instead of the CUDA build and its GBs from the index.
@@ -86,14 +86,18 @@ unit: $(VENV)/.installed  ## the unit tests: no service, no image (tests/unit)
 fast: $(VENV)/.installed postgres  ## everything that needs no Docker: unit, SQLite, PostgreSQL, subprocess emulation
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) -m "not docker"
 
-bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows), script environments (uv vs pip, warm start, the environment store), training (TrainTask vs torchrun); writes docs/benchmarks.md
+bench: $(VENV)/.installed postgres  ## SQL (ours vs upstream, 5M rows; PostgreSQL: ours vs upstream, DuckDB, ConnectorX, binary COPY), script environments (uv vs pip, warm start, the environment store), training (TrainTask vs torchrun); writes docs/benchmarks.md
 	$(PY) bench/run.py
+	$(PY) bench/postgres_run.py
 	$(PY) bench/script_env.py
 	$(PY) bench/env_store.py
 	$(PY) bench/train_task.py
 
 bench-sql: $(VENV)/.installed  ## the SQL section of `make bench` alone (SQLite: ours vs upstream, 5M and 1M rows)
 	$(PY) bench/run.py
+
+bench-postgres: $(VENV)/.installed postgres  ## the PostgreSQL section of docs/benchmarks.md alone (bench/postgres_run.py: 2M and 10M rows, about 10 minutes)
+	$(PY) bench/postgres_run.py
 
 LINTED := plugins executors build_tools tests examples bench setup.py scripts
 

@@ -12,6 +12,8 @@ Each section below is written by its own script, between HTML comment markers; t
 kept. `make bench` runs every script.
 
 - [SQL query to parquet](#sql-query-to-parquet): `bench/run.py`, our `SQLTask` against upstream flytekit's.
+- [PostgreSQL to parquet](#postgresql-to-parquet): `bench/postgres_run.py` (also `make bench-postgres` alone), our
+  `SQLTask` against upstream's `SQLAlchemyTask`, DuckDB, ConnectorX and a binary `COPY`; a one-row query.
 - [Script task environments](#script-task-environments): `bench/script_env.py`, uv vs pip cold installs and
   the warm-start overhead of a `ScriptTask`.
 - [Environments across pods](#environments-across-pods): `bench/env_store.py`, a fresh pod with the environment

@@ -7,6 +7,7 @@ import datetime
 import html
 import os
 import shutil
+import sys
 import tempfile
 import urllib.parse
 from typing import Any
@@ -16,10 +17,11 @@ from flytekit.loggers import logger
 from flytekit.models import literals
 from flytekit.models.types import LiteralType
 from flytekitplugins.prebuilt.executors.sql.deadline import Deadline, QueryTimedOut, canceller
+from flytekitplugins.prebuilt.executors.sql.pg_url import PostgresURL
 from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 from flytekitplugins.prebuilt.kit.executor import PrebuiltExecutor, Run, write_deck_file
 from flytekitplugins.prebuilt.kit.objects import fetch_object
-from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, RESULTS, SQLConfig
+from flytekitplugins.prebuilt.sql.config import ADBC_DIALECTS, RESULTS, SQLConfig, url_dialect
 from flytekitplugins.prebuilt.sql.query import IDENTIFIER_MARK_RE, ParsedQuery, check_identifier, reads_only
 from flytekitplugins.prebuilt.sql.spec import SPEC
 
@@ -32,53 +34,50 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
     SPEC = SPEC
 
     def run(self, run: Run[SQLConfig, ParsedQuery]) -> Any:
-        from flytekitplugins.prebuilt.executors.sql.sqlite_reader import sqlite_value
-        from sqlalchemy.exc import SQLAlchemyError
-
         deadline = Deadline(run.template.metadata.timeout if run.template.metadata else None)
         params = {name: _parameter(name, kind, run.inputs.get(name)) for name, kind in run.extras.parameters.items()}
         with tempfile.TemporaryDirectory(prefix="prebuilt-sql-") as scratch:
             url, connect_args = self.connection_url(run, scratch)
             if url.get_backend_name() == "sqlite":
+                from flytekitplugins.prebuilt.executors.sql.sqlite_reader import sqlite_value
+
                 params = {name: sqlite_value(value) for name, value in params.items()}
             statements = [_with_identifiers(s, run.inputs, url) for s in run.extras.statements]
             try:
                 if RESULTS in run.output_names:
                     return self.query(run, url, connect_args, statements, params, scratch, deadline)
                 return self.execute(url, connect_args, statements, params, deadline)
-            except (SQLAlchemyError, UserError, TransientError) as error:
+            except Exception as error:
                 if deadline.passed and not isinstance(error, QueryTimedOut):
                     raise deadline.error() from None
-                if isinstance(error, SQLAlchemyError):
-                    raise _database_error(error) from None
-                raise
-            except Exception as error:
-                if deadline.passed:
-                    raise deadline.error() from None
-                if type(error).__module__.startswith("adbc_driver"):
+                if _from_driver(error):
                     raise _database_error(error) from None
                 raise
 
     # ----------------------------------------------------------- connection
 
     def connection_url(self, run: Run[SQLConfig, ParsedQuery], scratch: str):
-        from flytekitplugins.prebuilt.executors.sql.connection_urls import url_from_secret
-        from sqlalchemy.engine import URL, make_url
-        from sqlalchemy.exc import ArgumentError
+        """The URL to connect to, and the DBAPI's other connect arguments. A query that ADBC will read gets a
+        ``pg_url.PostgresURL`` (SQLAlchemy is not imported for it), every other task SQLAlchemy's ``URL``."""
+        from flytekitplugins.prebuilt.executors.sql.connection_urls import sqlalchemy_url, url_from_secret
 
         config = run.config
         writes = RESULTS not in run.output_names or not reads_only(run.extras.statements)
         if config.sqlite_file:
+            from sqlalchemy.engine import URL
+
             local = _fetch_sqlite_file(config.sqlite_file, config.compressed, scratch)
             url = _existing_sqlite(URL.create("sqlite", database=local), writes, config.field_name("sqlite_file"))
         else:
             field = config.field_name("url_secret" if config.url_secret else "url")
+            text = run.secret("url_secret") if config.url_secret else config.url
+            parse = _adbc_url_parser(run, text) or sqlalchemy_url
             if config.url_secret:
-                url = url_from_secret(run.secret("url_secret"), field, config.url_secret, run.scrubber)
+                url = url_from_secret(text, field, config.url_secret, run.scrubber, parse)
             else:
                 try:
-                    url = make_url(config.url)
-                except ArgumentError:
+                    url = parse(text)
+                except ValueError:
                     raise UserError(f"{field}: not a SQLAlchemy URL") from None
             url = _existing_sqlite(url, writes, field, show_path=not config.url_secret)
         if config.password_secret:
@@ -124,27 +123,86 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
         self, run: Run[SQLConfig, ParsedQuery], url, connect_args, statements, params, scratch: str, deadline: Deadline
     ) -> literals.LiteralMap:
         """Stream the last statement's rows into parquet files under the raw output prefix."""
-        import pyarrow as pa
-        from flytekitplugins.prebuilt.executors.sql import readers as sql_readers
-        from flytekitplugins.prebuilt.executors.sql.parquet_sink import ParquetDirectorySink, prefetch
-        from flytekitplugins.prebuilt.executors.sql.sqlite_reader import sqlite_batches
-
-        config = run.config
         reader = self.reader(run, url, connect_args)
         logger.info(f"sql: reading {url.render_as_string(hide_password=True)} with the {reader} reader")
-        local_dir = os.path.join(scratch, "results")
+        ctx = FlyteContextManager.current_context()
+        remote_dir = ctx.file_access.get_random_remote_directory()
+        # a local raw output prefix (a local run) is written in place: copying the files there costs as much again
+        local_dir = remote_dir if os.path.isabs(remote_dir) else os.path.join(scratch, "results")
         os.makedirs(local_dir)
         with contextlib.ExitStack() as stack:
             with _connecting(url):
-                if reader == "adbc":
-                    connection = stack.enter_context(sql_readers.adbc_connection(url))
-                    batches = sql_readers.adbc_batches(connection, statements, params)
-                else:
-                    connection = stack.enter_context(sql_readers.sqlalchemy_connection(url, connect_args))
-                    stack.enter_context(connection.begin())  # commits when the block ends without error
-                    read = sqlite_batches if reader == "sqlite3" else sql_readers.sqlalchemy_batches
-                    batches = read(connection, statements, params, config.batch_rows)
-            stack.enter_context(deadline.cancelling(canceller(connection)))
+                connection = stack.enter_context(self.connect(reader, url, connect_args))
+            split, written = self.split_point(run, url, statements), None
+            if split is not None:
+                written = self.read_ranges(run, url, connection, split, params, local_dir, deadline)
+            if written is None:
+                written = self.read_one(run, reader, connection, statements, params, local_dir, deadline)
+        logger.info(f"sql: {written.rows:,} rows in {len(written.files)} parquet file(s)")
+        if local_dir != remote_dir:
+            ctx.file_access.put_data(local_dir, remote_dir, is_multipart=True)
+        _publish_deck(written, written.sample, len(written.files))
+        output_type = run.template.interface.outputs[RESULTS].type
+        return literals.LiteralMap({RESULTS: _dataset_literal(remote_dir, output_type)})
+
+    @contextlib.contextmanager
+    def connect(self, reader: str, url, connect_args):
+        """The reader's connection: ADBC's without a transaction yet (``read_ranges`` opens its own; ``read_one``
+        begins one), SQLAlchemy's in a transaction that commits when the block ends without error."""
+        if reader == "adbc":
+            from flytekitplugins.prebuilt.executors.sql.adbc import adbc_connection
+
+            with adbc_connection(url, autocommit=True) as connection:
+                yield connection
+        else:
+            from flytekitplugins.prebuilt.executors.sql.readers import sqlalchemy_connection
+
+            with sqlalchemy_connection(url, connect_args) as connection, connection.begin():
+                yield connection
+
+    def split_point(self, run, url, statements: list[str]):
+        """Where to cut a plain read of one PostgreSQL table into block ranges (``postgres_ranges``), or None: not
+        ADBC's, several statements, ``max_rows``, ``read_connections=1``, or not a plain read."""
+        config = run.config
+        if not isinstance(url, PostgresURL) or len(statements) != 1 or config.max_rows or config.read_connections == 1:
+            return None
+        from flytekitplugins.prebuilt.executors.sql import postgres_ranges
+
+        return postgres_ranges.split_point(statements[0])
+
+    def read_ranges(self, run, url, first, split, params, local_dir: str, deadline: Deadline):
+        """Block ranges read on ``first`` and more connections, one snapshot; None when the table is not one to split
+        (small, a view, ...)."""
+        from flytekitplugins.prebuilt.executors.sql import postgres_ranges
+
+        def cancelling(connection):
+            return deadline.cancelling(canceller(connection))
+
+        config = run.config
+        readers = postgres_ranges.connect_readers(first, url, split, params, config.read_connections, cancelling)
+        if readers is None:
+            return None
+        with readers:
+            return postgres_ranges.read_ranges(readers, split, params, local_dir, config, deadline.check)
+
+    def read_one(self, run, reader: str, connection, statements, params, local_dir: str, deadline: Deadline):
+        """Every statement on one connection, in one transaction, the last one's rows streamed into parquet."""
+        import pyarrow as pa
+        from flytekitplugins.prebuilt.executors.sql.parquet_sink import ParquetDirectorySink, prefetch
+
+        config = run.config
+        if reader == "adbc":
+            from flytekitplugins.prebuilt.executors.sql.adbc import adbc_batches
+
+            connection.set_autocommit(False)  # begins the transaction
+            batches = adbc_batches(connection, statements, params)
+        else:
+            from flytekitplugins.prebuilt.executors.sql.readers import sqlalchemy_batches
+            from flytekitplugins.prebuilt.executors.sql.sqlite_reader import sqlite_batches
+
+            read = sqlite_batches if reader == "sqlite3" else sqlalchemy_batches
+            batches = read(connection, statements, params, config.batch_rows)
+        with deadline.cancelling(canceller(connection)):
             sink, sample = None, None
             for batch in prefetch(_limit(batches, config.max_rows)):
                 deadline.check()
@@ -157,15 +215,10 @@ class SQLExecutor(PrebuiltExecutor[SQLConfig, ParsedQuery]):
             if sink is None:  # the driver yielded no batch at all
                 sink = ParquetDirectorySink(local_dir, pa.schema([]), config.batch_rows, config.rows_per_file)
             sink.close()
-            logger.info(f"sql: {sink.rows:,} rows in {len(sink.files)} parquet file(s)")
+            sink.sample = sample
             if reader == "adbc":
                 connection.commit()
-        ctx = FlyteContextManager.current_context()
-        remote_dir = ctx.file_access.get_random_remote_directory()
-        ctx.file_access.put_data(local_dir, remote_dir, is_multipart=True)
-        _publish_deck(sink, sample, len(sink.files))
-        output_type = run.template.interface.outputs[RESULTS].type
-        return literals.LiteralMap({RESULTS: _dataset_literal(remote_dir, output_type)})
+        return sink
 
 
 # --------------------------------------------------------------- helpers
@@ -187,11 +240,32 @@ def _parameter(name: str, kind: str, value: Any) -> Any:
     return value
 
 
+def _adbc_url_parser(run: Run[SQLConfig, ParsedQuery], text: str):
+    """``PostgresURL.parse`` when the task's rows will be read by ADBC (a query, on PostgreSQL, ``reader`` auto or
+    adbc, no connect argument but a password), else None (SQLAlchemy parses it)."""
+    config = run.config
+    if RESULTS not in run.output_names or config.reader == "sqlalchemy" or config.connect_args:
+        return None
+    if set(config.secret_connect_args) - {"password"} or url_dialect(text.strip()) != "postgresql":
+        return None
+    from flytekitplugins.prebuilt.executors.sql.pg_url import PostgresURL
+
+    return PostgresURL.parse
+
+
+def _from_driver(error: Exception) -> bool:
+    """An error the database or its driver raised (ADBC's, or SQLAlchemy's where it was imported)."""
+    if type(error).__module__.startswith("adbc_driver"):
+        return True
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, exc.SQLAlchemyError)
+
+
 def _with_identifiers(statement: str, inputs: dict[str, Any], url) -> str:
     """Substitute ``{{ .inputs.x | identifier }}`` marks with checked identifiers quoted by the dialect."""
     if not IDENTIFIER_MARK_RE.search(statement):
         return statement
-    preparer = url.get_dialect()().identifier_preparer
+    preparer = url if hasattr(url, "quote_identifier") else url.get_dialect()().identifier_preparer
 
     def quoted(match) -> str:
         name = match.group(1)

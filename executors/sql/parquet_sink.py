@@ -68,8 +68,12 @@ class ParquetDirectorySink:
             self._writer.close()
             self._writer, self._file_rows = None, 0
 
+    def file_name(self, number: int) -> str:
+        """The name of the sink's ``number``th file: file names sort in row order."""
+        return f"part-{number:05d}.parquet"
+
     def _open(self) -> None:
-        path = os.path.join(self.directory, f"part-{len(self.files):05d}.parquet")
+        path = os.path.join(self.directory, self.file_name(len(self.files)))
         # A small dictionary page limit gives up dictionary encoding early on columns of unique values
         # (each row group would otherwise build a large dictionary only to discard it): 1/3 faster, less memory.
         self._writer = pq.ParquetWriter(path, self.schema, dictionary_pagesize_limit=64 * 1024)

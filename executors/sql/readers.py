@@ -1,6 +1,7 @@
 """Read a query's rows as Arrow record batches, with the fastest reader the database has.
 
-- ``adbc``: Arrow-native drivers (PostgreSQL): batches come out of C, no Python rows.
+- ``adbc``: Arrow-native drivers (PostgreSQL): batches come out of C, no Python rows (``adbc``, which imports
+  no SQLAlchemy; a plain read of one large table is split into block ranges: ``postgres_ranges``).
 - ``sqlalchemy``: any SQLAlchemy dialect, streamed with a server-side cursor in ``batch_rows``
   partitions and turned into Arrow column by column (with the garbage collector paused: it costs
   about half the time of this loop otherwise).
@@ -56,80 +57,6 @@ def bound(statement: str, params: dict[str, Any]):
     names = set(clause.compile().params)  # the names it binds (its :name placeholders)
     expanding = [bindparam(k, expanding=True) for k, v in params.items() if k in names and isinstance(v, list)]
     return clause.bindparams(*expanding), {k: v for k, v in params.items() if k in names}
-
-
-# ---------------------------------------------------------------- ADBC
-
-
-@contextlib.contextmanager
-def adbc_connection(url: URL):
-    """A low-level ADBC connection, in a transaction. (The DB-API module imports pyarrow.dataset:
-    +0.3 s and +48 MB for nothing we use.)"""
-    import adbc_driver_manager
-    import adbc_driver_postgresql as driver
-    from flytekitplugins.prebuilt.executors.sql.connection_urls import libpq_uri
-
-    database = driver.connect(libpq_uri(url))
-    try:
-        connection = adbc_driver_manager.AdbcConnection(database)
-        try:
-            connection.set_autocommit(False)
-            yield connection
-        finally:
-            connection.close()
-    finally:
-        database.close()
-
-
-def adbc_batches(connection, statements: list[str], params: dict[str, Any]) -> Iterator[pa.RecordBatch]:
-    """Run all statements on one ADBC (PostgreSQL) connection; stream the last one's rows."""
-    from adbc_driver_manager._reader import AdbcRecordBatchReader  # what the DB-API uses: ADBC errors, not Arrow's
-    from sqlalchemy.dialects.postgresql import dialect as make_dialect
-
-    dialect = make_dialect(paramstyle="numeric_dollar")
-    for statement in statements[:-1]:
-        with _adbc_statement(connection, *_compile(statement, params, dialect)) as prior:
-            prior.execute_update()
-    with _adbc_statement(connection, *_compile(statements[-1], params, dialect)) as last:
-        stream, _ = last.execute_query()
-        reader = AdbcRecordBatchReader._import_from_c(stream.address)
-        empty = True
-        for batch in reader:
-            empty = False
-            yield _plain(batch)
-        schema = _plain(pa.RecordBatch.from_pylist([], schema=reader.schema)).schema
-    if empty:  # no rows: still hand on the columns
-        yield pa.RecordBatch.from_pylist([], schema=schema)
-
-
-@contextlib.contextmanager
-def _adbc_statement(connection, sql: str, values: list[Any]):
-    import adbc_driver_manager
-
-    statement = adbc_driver_manager.AdbcStatement(connection)
-    try:
-        statement.set_sql_query(sql)
-        if values:  # one row of positional parameters, as the DB-API binds them
-            statement.bind(pa.record_batch([[v] for v in values], names=[str(i) for i in range(len(values))]))
-        yield statement
-    finally:
-        statement.close()
-
-
-def _compile(statement: str, params: dict[str, Any], dialect) -> tuple[str, list[Any]]:
-    clause, used = bound(statement, params)
-    compiled = clause.bindparams(**used).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    return compiled.string, [compiled.params[name] for name in (compiled.positiontup or [])]
-
-
-def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Storage values for extension columns (ADBC's opaque PostgreSQL numeric, ...), no driver metadata."""
-    if not batch.schema.metadata and not any(
-        f.metadata or isinstance(f.type, pa.BaseExtensionType) for f in batch.schema
-    ):
-        return batch
-    columns = [c.storage if isinstance(c.type, pa.BaseExtensionType) else c for c in batch.columns]
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 # ---------------------------------------------------------------- SQLAlchemy

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from flytekit.models.security import Secret
-from flytekitplugins.prebuilt.kit.config import ConfigError, PrebuiltConfig, check_integer, check_secret
+from flytekitplugins.prebuilt.kit.config import OMIT_EMPTY, ConfigError, PrebuiltConfig, check_integer, check_secret
 
 RESULTS, ROWS_AFFECTED = "results", "rows_affected"  # output names (``results`` is upstream's)
 
 URL = re.compile(r"^(?P<dialect>[A-Za-z][\w]*)(?:\+(?P<driver>\w+))?://(?P<rest>.*)$", re.DOTALL)
 READERS = ("auto", "adbc", "sqlalchemy")
 ADBC_DIALECTS = ("sqlite", "postgresql")
+MAX_READ_CONNECTIONS = 16
 SECRET_LIKE = re.compile(r"pass|secret|token|^key$|api_?key", re.IGNORECASE)
 
 Scalar = Union[str, int, float, bool]
@@ -68,6 +69,8 @@ class SQLConfig(PrebuiltConfig):
     max_rows            stop after this many rows (0: no limit).
     batch_rows          rows per Arrow batch and parquet row group; memory is proportional to it.
     rows_per_file       start a new parquet file after this many rows.
+    read_connections    PostgreSQL (ADBC): connections that read a plain ``SELECT`` of one large table at once, each
+                        a range of its blocks, all in one snapshot; 0: one per core (2 to 4); 1: never split.
     """
 
     url: str = ""
@@ -81,6 +84,7 @@ class SQLConfig(PrebuiltConfig):
     max_rows: int = 0
     batch_rows: int = 100_000
     rows_per_file: int = 5_000_000
+    read_connections: int = field(default=0, metadata=OMIT_EMPTY)  # at its default, left out of the template
 
     def validate(self) -> None:
         given = [name for name in ("url", "url_secret", "sqlite_file") if getattr(self, name)]
@@ -102,8 +106,10 @@ class SQLConfig(PrebuiltConfig):
             raise ConfigError(self.field_name("reader"), f"{self.reader!r} is not one of {', '.join(READERS)}")
         if self.reader == "adbc" and self.url and url_dialect(self.url) not in ADBC_DIALECTS:
             raise ConfigError(self.field_name("reader"), f"ADBC reads {' and '.join(ADBC_DIALECTS)} only")
-        for name, minimum in (("max_rows", 0), ("batch_rows", 1), ("rows_per_file", 1)):
+        for name, minimum in (("max_rows", 0), ("batch_rows", 1), ("rows_per_file", 1), ("read_connections", 0)):
             check_integer(getattr(self, name), self.field_name(name), minimum)
+        if self.read_connections > MAX_READ_CONNECTIONS:
+            raise ConfigError(self.field_name("read_connections"), f"at most {MAX_READ_CONNECTIONS}")
 
     def _check_url(self) -> None:
         """A SQLAlchemy URL that says nothing secret and can be connected to."""

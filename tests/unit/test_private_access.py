@@ -31,7 +31,7 @@ ALLOWED = {
     ("executors/train/rank.py", "_exit"): "os._exit",
     # adbc_driver_manager's own DB-API reads an ADBC stream this way (adbc_driver_manager/dbapi.py); the reader has
     # no public constructor from a C stream handle.
-    ("executors/sql/readers.py", "_import_from_c"): "ADBC stream reader",
+    ("executors/sql/adbc.py", "_import_from_c"): "ADBC stream reader",
 }
 
 
