@@ -96,15 +96,10 @@ def pytorch_job(custom: dict, task_type_version: int, job: str, master_port: int
     deadline = float(policy.active_deadline_seconds) if policy.active_deadline_seconds else None
     backoff = policy.backoff_limit or None  # 0 is proto3's unset: the plugin leaves the operator's nil
     workers = spec.worker_replicas.common.replicas or spec.worker_replicas.replicas
-    restarted = (
-        spec.worker_replicas.common.restart_policy or spec.worker_replicas.restart_policy
-    ) in RESTARTED_POLICIES
+    restarted, master_restarted = _restarted(spec.worker_replicas), _restarted(spec.master_replicas)
     if spec.HasField("elastic_config"):
-        return Job(_elastic_pods(spec.elastic_config, job, workers, master_port, restarted), True, master_port,
-                   deadline, backoff)  # fmt: skip
-    master_restarted = (
-        spec.master_replicas.common.restart_policy or spec.master_replicas.restart_policy
-    ) in RESTARTED_POLICIES
+        pods = _elastic_pods(spec.elastic_config, job, workers, master_port, restarted)
+        return Job(pods, True, master_port, deadline, backoff)
     names = [f"{job}-master-0", *(f"{job}-worker-{i}" for i in range(workers))]
     pods = []
     for rank, name in enumerate(names):
@@ -122,6 +117,12 @@ def pytorch_job(custom: dict, task_type_version: int, job: str, master_port: int
             env.update({"_F_WN": name, "_F_DES": "Earliest"})
         pods.append(Pod(name, env, restarted if rank else master_restarted))
     return Job(pods, False, 0, deadline, backoff)
+
+
+def _restarted(replica) -> bool:
+    """Whether the replica's restart policy restarts a failed container (its ``common`` spec first, as the plugin
+    reads it: ``common_operator.go``, ``ToReplicaSpecWithOverrides``)."""
+    return (replica.common.restart_policy or replica.restart_policy) in RESTARTED_POLICIES
 
 
 def _elastic_pods(elastic, job: str, workers: int, port: int, restarted: bool) -> list[Pod]:

@@ -186,6 +186,18 @@ def test_an_elastic_task_is_written_as_kfpytorchs_elastic_writes_it():
     config, _ = SPEC.load(custom)  # the executor reads it back, typed
     assert (config.nodes, config.min_nodes, config.elastic.max_restarts) == (4, 2, 3)
     assert config.elastic.rdzv_configs == {"timeout": 900, "join_timeout": 900}  # kfpytorch's default
+    from flytekitplugins.prebuilt.emulator import replicas  # the emulator reads it as the plugin and operator do
+
+    job = replicas.pytorch_job(custom, 1, "job", 23456)
+    assert [pod.name for pod in job.pods] == [f"job-worker-{i}" for i in range(4)] and job.elastic
+    assert job.backoff_limit == 2 and job.active_deadline is None and all(pod.restarted for pod in job.pods)
+    assert {k: v for k, v in job.pods[1].env.items() if k.startswith("PET_")} == {
+        "PET_RDZV_ENDPOINT": "127.0.0.1:23456",
+        "PET_RDZV_BACKEND": "c10d",
+        "PET_NNODES": "2:4",
+        "PET_MAX_RESTARTS": "3",
+        "PET_NPROC_PER_NODE": "2",
+    }
     one = TrainTask("one", source=SOURCE, command=["train.py"], elastic=Elastic(nnodes=1, max_restarts=2))
     assert one.task_type == "prebuilt-train" and SPEC.load(one.get_custom(None))[0].elastic.max_restarts == 2
 
