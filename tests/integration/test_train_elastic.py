@@ -12,6 +12,8 @@ import pytest
 from flytekitplugins.prebuilt.emulator import Emulator, NodeLoss, TaskFailed
 from flytekitplugins.prebuilt.train import Elastic, Role, RunPolicy, TrainTask
 
+from tests.integration.containers import env_cache_volume
+
 # Full-batch gradient descent on a fixed regression, the batch split over the ranks and the gradients summed:
 # the same weights for any world size and any number of restarts (a restart starts again from the seed).
 TRAIN = """
@@ -110,6 +112,28 @@ def test_an_emulated_elastic_job_trains_on_when_a_node_is_lost_and_its_pod_rejoi
     rejoined = next(log for header, log in pods.items() if "-worker-1 (exit code 0)" in header)
     assert "restart 1 step 11" in survivor  # its agent restarted its workers once the peer was gone
     assert "restart 0 step 11" in rejoined  # the new pod's agent joined the second round
+
+
+def test_an_elastic_job_in_containers_of_the_cpu_image_trains_on_when_a_node_is_lost(tmp_path, train_image):
+    """The same job as two containers of the train image (host network): the lost node's container is killed
+    whole (``docker kill``), a new one joins the second round."""
+    volume, env, mounts = env_cache_volume(tmp_path)
+    (tmp_path / "store").mkdir()
+    task = TrainTask(
+        "elastic_lost_node_containers",
+        source=bundle(tmp_path),
+        command=["main.py"],
+        processes_per_node=1,
+        dependencies="none",
+        env={"STEP_SECONDS": "0.5"},
+        outputs=OUTPUTS,
+        elastic=Elastic(nnodes="1:2", max_restarts=2, rdzv_configs={"last_call_timeout": 60}),
+    )
+    emulator = Emulator(str(tmp_path / "store"), mounts=mounts, env=env, node_losses=(NodeLoss(1, "restart 0 step 3"),))
+    run = emulator.run(task, {}, image=train_image, in_container=True)
+    assert run.attempts == 1 and run.outputs["world"] == 2
+    assert run.outputs["loss"] == pytest.approx(expected_loss(), rel=1e-9)
+    assert "-worker-1 (lost" in run.logs and run.logs.count("--- pod ") == 3
 
 
 def test_the_run_policy_deadline_and_backoff_limit_fail_the_job_as_the_operator_does(tmp_path):
