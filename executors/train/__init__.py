@@ -87,8 +87,10 @@ class TrainExecutor(ScriptExecutor[TrainConfig]):
             try:
                 self.run_command(command, env, cwd, config, on_line=watcher)
             except ScriptExited as exited:
-                ranks, launcher = failures.read_failures(log_dir), failures.launcher_error(launcher_file)
-                finished = failures.read_finished(log_dir)
+                # elastic: the last round's failures; the rounds before it were restarted
+                where = (failures.latest_attempt(log_dir) if config.elastic is not None else None) or log_dir
+                ranks, launcher = failures.read_failures(where), failures.launcher_error(launcher_file)
+                finished = failures.read_finished(where)
                 raise failures.explain(
                     ranks, launcher, watcher.signalled, str(exited), watcher.signal_times, finished
                 ) from None

@@ -94,6 +94,7 @@ def test_an_elastic_pod_takes_its_rendezvous_from_the_operator_and_learns_its_ra
         (tmp_path / "run_x" / f"attempt_{attempt}" / "0").mkdir(parents=True)
         (tmp_path / "run_x" / f"attempt_{attempt}" / "0" / "started").write_text(json.dumps({"rank": rank}))
         assert failures.holds_rank_zero(tmp_path) == (rank == 0)
+    assert failures.latest_attempt(tmp_path) == tmp_path / "run_x" / "attempt_1"  # its errors are the task's
     single = TrainConfig(command=("train.py",), elastic=Elastic(nnodes=1, max_restarts=3))
     assert launch.topology(single, 0, {}).torchrun_arguments()[:7] == [
         *("--standalone", "--nnodes", "1", "--nproc-per-node", "1", "--max-restarts", "3"),
