@@ -12,7 +12,7 @@ WHEELHOUSE ?= build/wheelhouse
 BASE ?= python:3.11-slim-bookworm
 FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
 
-.PHONY: demo test unit fast docs images images-gpu gpu-check images-offline publish release local-base bench lint typecheck docker postgres services clean
+.PHONY: demo test unit fast docs images images-gpu gpu-check images-offline publish release local-base bench bench-train-ab lint typecheck docker postgres services clean
 
 # uv does not read pip's configuration: hand it the machine's find-links (where a local CPU build of torch is
 # offered), so that the dev install takes that wheel instead of the CUDA build and its GBs from the index.
@@ -84,6 +84,9 @@ bench: $(VENV)/.installed  ## SQL (ours vs upstream, 5M rows), script environmen
 	$(PY) bench/script_env.py
 	$(PY) bench/env_store.py
 	$(PY) bench/train_task.py
+
+bench-train-ab: $(VENV)/.installed  ## training throughput A/B: TrainTask vs plain torchrun, 12 paired rounds, median ratio and 95% CI; writes docs/benchmarks.md (run on a quiet machine)
+	$(PY) bench/train_task.py --rounds 12
 
 LINTED := plugins executors build_tools tests examples bench setup.py scripts
 
