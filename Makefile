@@ -12,7 +12,7 @@ WHEELHOUSE ?= build/wheelhouse
 BASE ?= python:3.11-slim-bookworm
 FLYTE_PREBUILT := $(VENV)/bin/flyte-prebuilt
 
-.PHONY: demo test unit fast docs images images-gpu gpu-check images-offline publish release local-base bench bench-sql bench-postgres lint typecheck docker postgres services clean
+.PHONY: demo test unit fast docs images images-gpu gpu-check images-offline publish release local-base bench bench-sql bench-postgres bench-train-ab lint typecheck docker postgres services clean
 
 # uv does not read pip's configuration: hand it the machine's find-links (where a local CPU build of torch is
 # offered), so that the dev install takes that wheel instead of the CUDA build and its GBs from the index.
@@ -98,6 +98,9 @@ bench-sql: $(VENV)/.installed  ## the SQL section of `make bench` alone (SQLite:
 
 bench-postgres: $(VENV)/.installed postgres  ## the PostgreSQL section of docs/benchmarks.md alone (bench/postgres_run.py: 2M and 10M rows, about 10 minutes)
 	$(PY) bench/postgres_run.py
+
+bench-train-ab: $(VENV)/.installed  ## training throughput A/B: TrainTask vs plain torchrun, 12 paired rounds, median ratio and 95% CI; writes docs/benchmarks.md (run on a quiet machine)
+	$(PY) bench/train_task.py --rounds 12
 
 LINTED := plugins executors build_tools tests examples bench setup.py scripts
 

@@ -3,7 +3,8 @@ outputs) with the command launched under torchrun, on an environment layered ove
 checkpoint folder that survives retries, a metrics Deck, and failures told by the rank that failed first.
 
 With several nodes, every pod of the PyTorchJob runs this executor on the same template; the master pod (node 0,
-holding global rank 0) writes the outputs, the Deck and the checkpoint, the others end without outputs."""
+holding global rank 0) writes the outputs, the Deck and the checkpoint, the others end without outputs. In an
+elastic job the rendezvous gives the ranks: the pod that held global rank 0 in the last round writes them."""
 
 from __future__ import annotations
 
@@ -53,17 +54,22 @@ class TrainExecutor(ScriptExecutor[TrainConfig]):
         node = launch.topology(config, gpus)
         if node is not None:
             command = launch.torchrun_command(python, node, log_dir, argv)
+            holds_rank_zero = node.writes_outputs if not node.rendezvous else None
         elif FlyteContextManager.current_context().execution_state.is_local_execution():
             nodes = launch.local_nodes(config, gpus)
-            node = nodes[0]  # this process stands for the master: it writes the outputs
+            node, holds_rank_zero = nodes[0], True  # this process stands for every node: it writes the outputs
             command = launch.local_nodes_command(python, nodes, log_dir, argv)
         else:
             raise UserError(launch.NO_OPERATOR.format(nodes=config.nodes))
+
+        def writes_outputs() -> bool:  # an elastic job's pod knows once its torchrun has ended
+            return failures.holds_rank_zero(log_dir) if holds_rank_zero is None else holds_rank_zero
+
         tensorboard = cwd / TENSORBOARD_DIR
         tensorboard.mkdir(parents=True, exist_ok=True)
         # Saved and restored together: a resumed attempt appends to the curves of the attempts before it.
         cap = config.checkpoint_max_bytes
-        with checkpoints.checkpoint_folder(state / "checkpoint", save=node.writes_outputs, max_bytes=cap) as saved:
+        with checkpoints.checkpoint_folder(state / "checkpoint", save=writes_outputs, max_bytes=cap) as saved:
             folder, metrics_file = saved / "files", saved / "metrics.jsonl"
             folder.mkdir(exist_ok=True)
             env = {
@@ -75,19 +81,24 @@ class TrainExecutor(ScriptExecutor[TrainConfig]):
                 TENSORBOARD_VARIABLE: str(tensorboard),
                 "TORCHELASTIC_ERROR_FILE": str(launcher_file),  # where torchrun copies the first failure
                 "PYTHONUNBUFFERED": "1",  # the ranks' output reaches the log as it is written
+                **launch.elastic_env(config),
             }
             watcher = failures.SummaryWatcher(relay=self.relay)
             try:
                 self.run_command(command, env, cwd, config, on_line=watcher)
             except ScriptExited as exited:
-                ranks, launcher = failures.read_failures(log_dir), failures.launcher_error(launcher_file)
-                finished = failures.read_finished(log_dir)
+                # elastic: the last round's failures; the rounds before it were restarted
+                where = (failures.latest_attempt(log_dir) if config.elastic is not None else None) or log_dir
+                ranks, launcher = failures.read_failures(where), failures.launcher_error(launcher_file)
+                finished = failures.read_finished(where)
                 raise failures.explain(
                     ranks, launcher, watcher.signalled, str(exited), watcher.signal_times, finished
                 ) from None
             finally:
-                if node.writes_outputs:
+                if writes_outputs():
                     records, skipped = metrics.read_metrics(metrics_file)
                     write_deck_file(run.scrubber.scrub(metrics.deck_html(records, skipped)))
-        if not node.writes_outputs:
+        if node.rendezvous and not writes_outputs():
+            raise NoOutputs("this pod's node is done: global rank 0 ran on another pod, which writes the outputs")
+        if not writes_outputs():
             raise NoOutputs(f"node {node.node_rank} of {config.nodes} done: the master pod writes the outputs")

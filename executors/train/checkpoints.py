@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from flytekit.core.checkpointer import Checkpoint
@@ -37,9 +37,10 @@ NO_CAP = 2**63
 
 
 @contextlib.contextmanager
-def checkpoint_folder(folder: Path, save: bool = True, max_bytes: int = NO_CAP) -> Iterator[Path]:
+def checkpoint_folder(folder: Path, save: bool | Callable[[], bool] = True, max_bytes: int = NO_CAP) -> Iterator[Path]:
     """``folder``, restored from the previous attempt's checkpoint, and saved on the way out if ``save`` (one node
-    of a multi-node job saves; every node restores, so that each rank can resume)."""
+    of a multi-node job saves; every node restores, so that each rank can resume). ``save`` may be a function,
+    asked on the way out: an elastic job's node knows only then whether it held rank 0."""
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = _current()
     restored: dict = {}
@@ -49,7 +50,7 @@ def checkpoint_folder(folder: Path, save: bool = True, max_bytes: int = NO_CAP) 
     try:
         yield folder
     finally:
-        if checkpoint is not None and save:
+        if checkpoint is not None and (save() if callable(save) else save):
             store(checkpoint, folder, restored, max_bytes)
 
 

@@ -35,6 +35,7 @@ from flytekitplugins.prebuilt.kit.errors import TransientError, UserError
 
 RECOVERABLE_MARKER = "recoverable_error"
 FINISHED_FILE = "finished"  # rank.py's FINISHED_FILE
+STARTED_FILE = "started"  # rank.py's STARTED_FILE
 TRACEBACK_CHARS = 6000  # of a rank's traceback in the error message (its end: where it failed)
 COMMUNICATION_TYPES = {
     "DistNetworkError",  # torch.distributed: the store or a peer unreachable
@@ -149,6 +150,28 @@ def read_finished(log_dir: Path) -> dict[int, int]:
         except (OSError, ValueError, TypeError, KeyError):
             continue
     return finished
+
+
+def latest_attempt(log_dir: Path) -> Path | None:
+    """torchrun's folder of this node's last round (``<log_dir>/<run>/attempt_<n>``; n counts the agent's restarts),
+    or None: an elastic job's earlier rounds failed and were restarted, their errors are not the task's."""
+    attempts = [path for path in log_dir.glob("*/attempt_*") if path.name[8:].isdigit()] if log_dir.is_dir() else []
+    return max(attempts, key=lambda path: int(path.name[8:])) if attempts else None
+
+
+def holds_rank_zero(log_dir: Path) -> bool:
+    """Whether global rank 0 ran on this node in its last round (torchrun's latest ``attempt_<n>`` folder under
+    ``--log-dir``): in an elastic job the rendezvous gives the ranks anew in every round."""
+    latest = latest_attempt(log_dir)
+    if latest is None:
+        return False
+    for path in latest.glob(f"*/{STARTED_FILE}"):
+        try:
+            if json.loads(path.read_text()).get("rank") == 0:
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
 
 
 def _read(path: Path) -> RankFailure | None:

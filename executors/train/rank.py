@@ -32,6 +32,7 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 COLLECTIVE_TIMEOUT_VARIABLE = "PREBUILT_COLLECTIVE_TIMEOUT"  # TrainConfig.collective_timeout_seconds
 OUTPUTS_VARIABLE = "PREBUILT_OUTPUTS_FILE"
 FINISHED_FILE = "finished"  # beside the rank's error file: it ended without an error, and when
+STARTED_FILE = "started"  # beside the rank's error file: which global rank it is (elastic: given by the rendezvous)
 
 
 def main() -> None:
@@ -53,6 +54,7 @@ def main() -> None:
             return runpy.run_path(script, run_name="__main__")
 
     _default_collective_timeout()
+    _record_started()
     ignored_outputs = _outputs_of_rank_0_only()
     try:
         target()
@@ -138,6 +140,18 @@ def _wrap_init(seconds, c10d) -> None:
         return original(*args, **kwargs)
 
     c10d.init_process_group = init_process_group
+
+
+def _record_started() -> None:
+    """Note which global rank runs here: in an elastic job the rendezvous gives the ranks, and the node that held
+    rank 0 in the last round writes the task's outputs and checkpoint (``failures.holds_rank_zero``)."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if path:
+        try:
+            with open(os.path.join(os.path.dirname(path), STARTED_FILE), "w") as file:
+                json.dump({"rank": _integer(os.environ.get("RANK"))}, file)
+        except OSError:
+            return
 
 
 def record_finished() -> None:

@@ -6,5 +6,6 @@ it, in a subprocess or inside its image, without a cluster. See ``docs/emulator.
 
 from flytekitplugins.prebuilt.emulator.inputs import InputError
 from flytekitplugins.prebuilt.emulator.platform import EmulatedRun, Emulator, TaskFailed
+from flytekitplugins.prebuilt.emulator.replicas import NodeLoss
 
-__all__ = ["EmulatedRun", "Emulator", "InputError", "TaskFailed"]
+__all__ = ["EmulatedRun", "Emulator", "InputError", "NodeLoss", "TaskFailed"]

@@ -49,6 +49,13 @@ class RunningContainer:
     def stop(self) -> None:
         self._container.stop(timeout=10)  # SIGTERM, then SIGKILL: as the kubelet deletes a pod
 
+    def kill(self) -> None:
+        """SIGKILL to everything in it at once: its node is gone."""
+        self._container.kill()
+
+    def output(self) -> str:
+        return self._container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+
     def wait(self, timeout: float) -> int:
         from requests.exceptions import ReadTimeout  # what the Docker SDK's wait raises at its timeout
 

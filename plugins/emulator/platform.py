@@ -58,6 +58,7 @@ class Emulator:
     network: str = "host"
     timeout: float = 600  # seconds an attempt may run when its task sets no timeout (a task's own is honoured)
     enabled_plugins: tuple[str, ...] = (replicas.PYTORCH_TASK_TYPE,)  # backend plugins beside the container plugin
+    node_losses: tuple[replicas.NodeLoss, ...] = ()  # a PyTorchJob's nodes lost in its first attempt (replicas.py)
 
     def __post_init__(self) -> None:
         from flytekitplugins.prebuilt.emulator.docker_runner import mount_problem
@@ -127,12 +128,11 @@ class Emulator:
             argv = render(args, paths, input_map)
             env = {**pods.backend_env(template, execution, attempt), **(container.env or {})}
             pod = f"{execution}-n0-{attempt}"
-            if template.type == replicas.PYTORCH_TASK_TYPE and template.type in self.enabled_plugins:
-                job = replicas.pytorch_job(template.custom, template.task_type_version, pod, _free_port())
-                ended = pods.run_job(job, argv, env, paths.output_prefix, where, pods.attempt_limit(template))
-            else:
-                ended = pods.run(argv, env, where, pods.attempt_limit(template))
             try:
+                if template.type == replicas.PYTORCH_TASK_TYPE and template.type in self.enabled_plugins:
+                    ended = self._run_job(template, pod, argv, env, paths, where, attempt)
+                else:
+                    ended = pods.run(argv, env, where, pods.attempt_limit(template))
                 result = pods.collect(template, paths, ended, attempt + 1, pod)
             except TaskFailed as failure:
                 if failure.recoverable and attempt < retries:
@@ -145,6 +145,19 @@ class Emulator:
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ steps
+
+    def _run_job(self, template: TaskTemplate, name: str, argv, env, paths: Paths, where, attempt: int):
+        """The PyTorchJob's pods (``replicas.py``); a job the operator fails is Flyte's retryable
+        ``DownstreamSystemError`` (flyteplugins ``kfoperators/common/common_operator.go``, ``GetPhaseInfo``)."""
+        pods = self.pods
+        job = replicas.pytorch_job(template.custom, template.task_type_version, name, _free_port())
+        losses = self.node_losses if attempt == 0 else ()
+        try:
+            return pods.run_job(job, argv, env, paths.output_prefix, where, pods.attempt_limit(template), losses)
+        except replicas.JobFailed as failed:
+            message, logs = failed.args[0], failed.args[1] if len(failed.args) > 1 else ""
+            reason = f"Job failed:\n\tPyTorchJobFailed - Job {name} {message}"
+            raise TaskFailed("DownstreamSystemError", reason, "RECOVERABLE", "USER", attempt + 1, logs) from None
 
     def _paths(self, data_dir: str, execution: str, attempt: int) -> Paths:
         unique = hashlib.sha1(f"{execution}/n0/{attempt}".encode()).hexdigest()[:20]

@@ -12,7 +12,9 @@ the command and decide on retries.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -109,42 +111,45 @@ class PodRunner:
 
     def run_job(
         self,
-        pods: list[replicas.Pod],
+        job: replicas.Job,
         argv: list[str],
         env: dict[str, str],
         prefix: str,
         where: Optional[InContainer] = None,
         limit: Optional[float] = None,
+        losses: tuple[replicas.NodeLoss, ...] = (),
     ) -> ContainerExit:
         """Run every pod of a PyTorchJob at once, each with ``env`` and its own, at most ``limit`` seconds (as
-        ``run``); the job's exit code (the first failure's), its pods' logs, and whether one was OOM-killed.
-        ``prefix``: the output prefix they share."""
+        ``run``), losing the nodes ``losses`` names (``replicas.JobRun``); the job's exit code (the first failure's;
+        an elastic job's 0 once a worker succeeded), its pods' logs, and whether one was OOM-killed. ``prefix``:
+        the output prefix they share. Raises ``replicas.JobFailed`` when the operator fails the job."""
         from flytekitplugins.prebuilt.emulator.docker_runner import start_container
 
         limit = self.timeout if limit is None else limit
-        running: list = []
+
+        def start(pod: replicas.Pod) -> replicas.RunningPod:
+            pod_env = {**env, **pod.env}
+            if where is not None:
+                return start_container(where.image, argv, pod_env, self.volumes, self.network, where.limits)
+            return LocalPod(argv, pod_env, self.root)
+
+        run = replicas.JobRun(job, start, losses)
         try:
-            for pod in pods:
-                pod_env = {**env, **pod.env}
-                if where is not None:
-                    running.append(
-                        start_container(where.image, argv, pod_env, self.volumes, self.network, where.limits)
-                    )
-                else:
-                    running.append(LocalPod(argv, pod_env, self.root))
             started_at = time.monotonic()
-            codes = replicas.wait_for_job(
-                running, limit, failed=lambda: any(f.startswith("error") for f in os.listdir(prefix))
-            )
+            codes = run.run(limit, failed=lambda: any(f.startswith("error") for f in os.listdir(prefix)))
             timed_out = time.monotonic() - started_at >= limit and 124 in codes
-        except BaseException:
-            for started in running:
-                started.stop()
-                started.finish(124)
+        except BaseException as error:
+            run.stop()
+            logs = _job_logs(run, [124] * len(run.running))
+            if isinstance(error, replicas.JobFailed):
+                error.args = (*error.args, logs)
             raise
-        exits = [started.finish(code) for started, code in zip(running, codes)]
-        logs = "".join(f"--- pod {pod.name} (exit code {exit.code})\n{exit.logs}" for pod, exit in zip(pods, exits))
-        code = next((e.code for e in exits if e.code), 0)
+        exits = [started.finish(code) for started, code in zip(run.running, codes)]
+        logs = _job_logs(run, codes, exits)
+        if job.elastic and 0 in codes:  # the operator: an elastic job succeeds once a worker has
+            code = 0
+        else:
+            code = next((e.code for e in exits if e.code), 0)
         return ContainerExit(code, logs, any(e.oom_killed for e in exits), timed_out)
 
     @property
@@ -204,15 +209,28 @@ class PodRunner:
 
 
 class LocalPod:
-    """One pod of a job as a subprocess, started at once (``docker_runner.RunningContainer``'s counterpart)."""
+    """One pod of a job as a subprocess, started at once (``docker_runner.RunningContainer``'s counterpart), in a
+    session of its own: everything in it can be killed at once, as a lost node takes its pod's processes."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: str):
         self._log = tempfile.TemporaryFile()
         argv, env = local_command(argv, env)
-        self._popen = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd)
+        self._popen = subprocess.Popen(
+            argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+        )
 
     def poll(self) -> Optional[int]:
         return self._popen.poll()
+
+    def kill(self) -> None:
+        """SIGKILL to its process group (torchrun's ranks, in sessions of their own, die with torchrun)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._popen.pid, signal.SIGKILL)
+        self._popen.wait()
+
+    def output(self) -> str:
+        """What it has written so far."""
+        return os.pread(self._log.fileno(), 16 * 1024 * 1024, 0).decode("utf-8", "replace")
 
     def wait(self, timeout: float) -> int:
         """Its exit code; ``subprocess.TimeoutExpired`` if it runs longer than ``timeout`` seconds."""
@@ -232,6 +250,17 @@ class LocalPod:
         logs = self._log.read().decode("utf-8", "replace")
         self._log.close()
         return ContainerExit(code, logs, oom_killed=False)
+
+
+def _job_logs(run: replicas.JobRun, codes: list[int], exits: Optional[list[ContainerExit]] = None) -> str:
+    """Every pod's log, the replaced ones first (a lost node's pod, a restarted container), each under a header."""
+    parts = []
+    for name, pod, why in run.earlier:
+        parts.append(f"--- pod {name} ({why})\n{pod.finish(pod.poll() or 0).logs}")
+    for pod, code, index in zip(run.running, codes, range(len(codes))):
+        ended = exits[index] if exits is not None else pod.finish(code)
+        parts.append(f"--- pod {run.job.pods[index].name} (exit code {ended.code})\n{ended.logs}")
+    return "".join(parts)
 
 
 def local_command(argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:

@@ -3,6 +3,13 @@ prebuilt image that provides torch. Importing it needs flytekit only; names load
 
 from flytekitplugins.prebuilt.kit.lazy import lazy_exports
 
-_WHERE = {"Role": "job", "RunPolicy": "job", "TrainConfig": "config", "TrainPreset": "config", "TrainTask": "task"}
+_WHERE = {
+    "Elastic": "job",
+    "Role": "job",
+    "RunPolicy": "job",
+    "TrainConfig": "config",
+    "TrainPreset": "config",
+    "TrainTask": "task",
+}
 __all__ = sorted(_WHERE)
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -14,7 +14,7 @@ from typing import Optional
 from flytekitplugins.prebuilt.kit.config import OMIT_EMPTY, ConfigError, check_integer
 from flytekitplugins.prebuilt.kit.quantities import parse_quantity
 from flytekitplugins.prebuilt.script.config import ScriptConfig, ScriptPreset
-from flytekitplugins.prebuilt.train.job import Role, RunPolicy
+from flytekitplugins.prebuilt.train.job import Elastic, Role, RunPolicy
 
 # What the executor gives every rank (docs/train/launch.md): the contract between the executor and a user's script.
 BACKEND_VARIABLE = "PREBUILT_DIST_BACKEND"  # 'nccl' on GPUs, 'gloo' on CPUs
@@ -56,6 +56,9 @@ class TrainConfig(ScriptConfig):
                         ttl_seconds_after_finished, active_deadline_seconds, backoff_limit); nodes > 1 only.
     master              the master pod's image and resources where they differ from the task's (``Role``).
     worker              the worker pods' image and resources where they differ from the task's (``Role``).
+    elastic             train elastically (``Elastic``: nnodes 'MIN:MAX', max_restarts, rdzv_configs): the nodes
+                        meet at torchrun's c10d rendezvous, a lost node can be replaced while training goes on, and
+                        ``nodes`` is the most nodes (``elastic.nnodes``'s MAX; docs/train/elastic.md).
     """
 
     processes_per_node: int = 0
@@ -67,8 +70,15 @@ class TrainConfig(ScriptConfig):
     run_policy: Optional[RunPolicy] = field(default=None, metadata=OMIT_EMPTY)
     master: Optional[Role] = field(default=None, metadata=OMIT_EMPTY)
     worker: Optional[Role] = field(default=None, metadata=OMIT_EMPTY)
+    elastic: Optional[Elastic] = field(default=None, metadata=OMIT_EMPTY)
 
     def __post_init__(self):
+        # Elastic: the node count is elastic.nnodes's MAX (a wrong nnodes is reported by validate, naming it).
+        if isinstance(self.elastic, Elastic) and self.nodes == 1:
+            try:
+                object.__setattr__(self, "nodes", self.elastic.min_max()[1])
+            except (ConfigError, AttributeError, TypeError):
+                pass
         # The TensorBoard folder is an artifact like any other, so the script executor collects it.
         board, artifacts = self.tensorboard_output, self.artifacts
         if isinstance(board, str) and board and isinstance(artifacts, dict) and board not in artifacts:
@@ -121,11 +131,39 @@ class TrainConfig(ScriptConfig):
                 raise ConfigError(
                     self.field_name(name), "applies to a Kubeflow PyTorchJob: set nodes > 1, or leave it out"
                 )
+        if self.elastic is not None:
+            self._validate_elastic(self.elastic)
+        elif self.worker is not None and self.worker.restart_policy not in ("", "Never"):
+            raise ConfigError(
+                self.field_name("worker.restart_policy"),
+                "a restarted pod cannot rejoin torchrun's static rendezvous: elastic jobs only (elastic=Elastic(...))",
+            )
+        if self.master is not None and self.master.restart_policy not in ("", "Never"):
+            raise ConfigError(self.field_name("master.restart_policy"), "the master's restart policy is Never")
+
+    def _validate_elastic(self, elastic: Elastic) -> None:
+        least, most = elastic.min_max()
+        if self.nodes != most:
+            raise ConfigError(
+                self.field_name("nodes"),
+                f"{self.nodes} where elastic.nnodes is {elastic.nnodes!r}: an elastic job's node count is "
+                f"elastic.nnodes's MAX ({most}); leave nodes out",
+            )
+        if self.master is not None:
+            raise ConfigError(
+                self.field_name("master"),
+                "an elastic job has no master (Flyte's plugin drops it; every pod is a worker): use worker=Role(...)",
+            )
 
     @property
     def script(self) -> str:
         """The script the command starts ('' for ``-m module``)."""
         return "" if self.command[0] == "-m" else self.command[0].removeprefix("./")
+
+    @property
+    def min_nodes(self) -> int:
+        """The fewest nodes the job trains on: elastic.nnodes's MIN, else ``nodes``."""
+        return self.elastic.min_max()[0] if self.elastic is not None else self.nodes
 
     @property
     def checkpoint_max_bytes(self) -> int:

@@ -85,10 +85,16 @@ class TrainTask(ScriptTask):
         and the master's address (``MASTER_ADDR``, ``PET_NODE_RANK``; kubeflow/training-operator
         ``pkg/controller.v1/pytorch/envvar.go``), torchrun's static rendezvous needs nothing more, global rank 0
         is always on the master pod, and the job succeeds when the master does. Restart policy ``Never``: a failed
-        pod fails the job and Flyte retries the task, resuming from its checkpoint."""
+        pod fails the job and Flyte retries the task, resuming from its checkpoint.
+
+        With ``elastic``, the elastic form, as kfpytorch's ``Elastic`` writes it: ``nodes`` workers and an
+        ``elasticConfig`` (c10d rendezvous at the first worker, MIN:MAX nodes, restarts, processes per node)."""
         if config.nodes == 1:
             return None
-        custom = pytorch_job_custom(config.nodes, config.master, config.worker, config.run_policy)
+        processes = config.processes_per_node or self._gpus or 1
+        custom = pytorch_job_custom(
+            config.nodes, config.master, config.worker, config.run_policy, config.elastic, processes
+        )
         return BackendPlugin(task_type=PYTORCH_TASK_TYPE, version=1, custom=custom)
 
     def get_command(self, settings: SerializationSettings) -> list[str]:

@@ -275,3 +275,36 @@ def test_a_multi_node_train_tasks_run_policy_and_roles(tmp_path):
     same(loaded.tasks["fit"], python)
     with pytest.raises(Exception, match=r"run_policy.*backoff_limit.*expected an integer >= 1"):
         load(project_file(tmp_path, text.replace("BACKOFF", "0")))
+
+
+def test_an_elastic_train_task(tmp_path):
+    """``elastic`` is a config field too: a nested mapping in a project file, its mistakes naming the YAML key."""
+    from flytekitplugins.prebuilt.train import Elastic, Role
+
+    (tmp_path / "train.py").write_text("print('train')\n")
+    text = """\
+        project: ml
+        tasks:
+          - name: fit
+            type: train
+            command: [train.py]
+            dependencies: none
+            processes_per_node: 2
+            elastic: { nnodes: "NNODES", max_restarts: 3 }
+            worker: { restart_policy: OnFailure }
+        """
+    loaded = load(project_file(tmp_path, text.replace("NNODES", "2:4")))
+    python = TrainTask(
+        name="ml.fit",
+        source=str(tmp_path),
+        config=TrainConfig(
+            command=("train.py",),
+            dependencies="none",
+            processes_per_node=2,
+            elastic=Elastic(nnodes="2:4", max_restarts=3),
+            worker=Role(restart_policy="OnFailure"),
+        ),
+    )
+    same(loaded.tasks["fit"], python)
+    with pytest.raises(Exception, match=r"elastic.nnodes.*needs 1 <= MIN <= MAX"):
+        load(project_file(tmp_path, text.replace("NNODES", "5:4")))

@@ -61,13 +61,44 @@ def test_a_pytorchjob_replica_takes_its_node_rank_and_the_masters_address_from_t
     assert not node.writes_outputs  # global rank 0 is on the master pod
     assert node.torchrun_arguments() == [
         *("--nnodes", "2", "--node-rank", "1", "--master-addr", "job-master-0", "--master-port", "23456"),
-        *("--nproc-per-node", "2"),
+        *("--nproc-per-node", "2", "--max-restarts", "0"),  # a failed attempt is Flyte's to retry
     ]
     master = launch.topology(two, 0, {"RANK": "0", "MASTER_ADDR": "job-master-0", "MASTER_PORT": "23456"})
     assert master.node_rank == 0 and master.writes_outputs
     assert launch.topology(two, 0, {}) is None  # no operator: run locally, or refused on a cluster
     with pytest.raises(UserError, match="trains on 2 nodes but its PyTorchJob has 3 pods"):
         launch.topology(two, 0, {**worker, "PET_NNODES": "3"})
+
+
+def test_an_elastic_pod_takes_its_rendezvous_from_the_operator_and_learns_its_rank_from_torchrun(tmp_path):
+    """An elastic job's pods get the c10d endpoint and MIN:MAX (training-operator pkg/controller.v1/pytorch/
+    elastic.go), no node rank: torchrun's elastic agent with the task's restarts; the pod that held global rank 0
+    in the last round (torchrun's latest attempt_<n> folder) writes the outputs."""
+    from flytekitplugins.prebuilt.train import Elastic
+
+    config = TrainConfig(
+        command=("train.py",), processes_per_node=2, elastic=Elastic(nnodes="1:3", max_restarts=2, rdzv_configs={})
+    )
+    assert config.nodes == 3 and config.min_nodes == 1
+    env = {"PET_RDZV_ENDPOINT": "job-worker-0:23456", "PET_NNODES": "1:3", "PET_RDZV_BACKEND": "c10d"}
+    node = launch.topology(config, 0, env)
+    assert node.torchrun_arguments() == [
+        *("--nnodes", "1:3", "--rdzv-backend", "c10d", "--rdzv-endpoint", "job-worker-0:23456"),
+        *("--nproc-per-node", "2", "--max-restarts", "2"),
+    ]
+    assert not node.writes_outputs and launch.elastic_env(config) == {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
+    assert launch.topology(config, 0, {}) is None  # no operator: run locally, or refused on a cluster
+    with pytest.raises(UserError, match="trains on 1:3 nodes but its PyTorchJob has 2:3"):
+        launch.topology(config, 0, {**env, "PET_NNODES": "2:3"})
+    for attempt, rank in ((0, 0), (1, 2)):  # rank 0 here in the first round, rank 2 in the second
+        (tmp_path / "run_x" / f"attempt_{attempt}" / "0").mkdir(parents=True)
+        (tmp_path / "run_x" / f"attempt_{attempt}" / "0" / "started").write_text(json.dumps({"rank": rank}))
+        assert failures.holds_rank_zero(tmp_path) == (rank == 0)
+    assert failures.latest_attempt(tmp_path) == tmp_path / "run_x" / "attempt_1"  # its errors are the task's
+    single = TrainConfig(command=("train.py",), elastic=Elastic(nnodes=1, max_restarts=3))
+    assert launch.topology(single, 0, {}).torchrun_arguments()[:7] == [
+        *("--standalone", "--nnodes", "1", "--nproc-per-node", "1", "--max-restarts", "3"),
+    ]
 
 
 def test_locally_every_node_meets_at_one_free_port_of_this_machine(tmp_path):

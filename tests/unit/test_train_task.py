@@ -16,7 +16,7 @@ from flytekitplugins.prebuilt.kit.backend_plugin import NAMESPACE_KEY
 from flytekitplugins.prebuilt.kit.contract import canonical_json
 from flytekitplugins.prebuilt.script import ScriptPreset
 from flytekitplugins.prebuilt.script.spec import ScriptExtras
-from flytekitplugins.prebuilt.train import Role, RunPolicy, TrainConfig, TrainPreset, TrainTask
+from flytekitplugins.prebuilt.train import Elastic, Role, RunPolicy, TrainConfig, TrainPreset, TrainTask
 from flytekitplugins.prebuilt.train.config import TENSORBOARD_DIR
 from flytekitplugins.prebuilt.train.spec import SPEC
 from google.protobuf import json_format
@@ -155,6 +155,53 @@ def test_the_run_policy_and_roles_are_written_as_kfpytorch_writes_them():
     assert config.master.requests == {"cpu": "4", "memory": "8Gi"} and config.run_policy.backoff_limit == 1
 
 
+def test_an_elastic_task_is_written_as_kfpytorchs_elastic_writes_it():
+    """kfpytorch's ``PytorchElasticFunctionTask.get_custom`` (flytekit plugins/flytekit-kf-pytorch/flytekitplugins/
+    kfpytorch/task.py): MAX workers, no master, flyteidl's ``ElasticConfig`` (c10d, MIN, MAX, processes per node,
+    restarts) and the run policy; Flyte's plugin then drops the master (flyteplugins kfoperators/pytorch/pytorch.go).
+    One node: the container plugin, as kfpytorch's single-node Elastic (a plain pod, no operator)."""
+    from flyteidl.plugins.kubeflow import common_pb2
+
+    task = TrainTask(
+        "elastic",
+        source=SOURCE,
+        command=["train.py"],
+        processes_per_node=2,
+        elastic=Elastic(nnodes="2:4", max_restarts=3),
+        run_policy=RunPolicy(backoff_limit=2),
+        worker=Role(restart_policy="OnFailure"),
+    )
+    custom = get_serializable(OrderedDict(), SETTINGS, task).template.custom
+    expected = pytorch_pb2.DistributedPyTorchTrainingTask(
+        worker_replicas=pytorch_pb2.DistributedPyTorchTrainingReplicaSpec(
+            replicas=4, restart_policy=common_pb2.RESTART_POLICY_ON_FAILURE
+        ),
+        elastic_config=pytorch_pb2.ElasticConfig(
+            rdzv_backend="c10d", min_replicas=2, max_replicas=4, nproc_per_node=2, max_restarts=3
+        ),
+        run_policy=common_pb2.RunPolicy(backoff_limit=2),
+    )
+    assert task.task_type == "pytorch"
+    assert {k: v for k, v in custom.items() if k != NAMESPACE_KEY} == json_format.MessageToDict(expected)
+    config, _ = SPEC.load(custom)  # the executor reads it back, typed
+    assert (config.nodes, config.min_nodes, config.elastic.max_restarts) == (4, 2, 3)
+    assert config.elastic.rdzv_configs == {"timeout": 900, "join_timeout": 900}  # kfpytorch's default
+    from flytekitplugins.prebuilt.emulator import replicas  # the emulator reads it as the plugin and operator do
+
+    job = replicas.pytorch_job(custom, 1, "job", 23456)
+    assert [pod.name for pod in job.pods] == [f"job-worker-{i}" for i in range(4)] and job.elastic
+    assert job.backoff_limit == 2 and job.active_deadline is None and all(pod.restarted for pod in job.pods)
+    assert {k: v for k, v in job.pods[1].env.items() if k.startswith("PET_")} == {
+        "PET_RDZV_ENDPOINT": "127.0.0.1:23456",
+        "PET_RDZV_BACKEND": "c10d",
+        "PET_NNODES": "2:4",
+        "PET_MAX_RESTARTS": "3",
+        "PET_NPROC_PER_NODE": "2",
+    }
+    one = TrainTask("one", source=SOURCE, command=["train.py"], elastic=Elastic(nnodes=1, max_restarts=2))
+    assert one.task_type == "prebuilt-train" and SPEC.load(one.get_custom(None))[0].elastic.max_restarts == 2
+
+
 def test_without_a_run_policy_or_roles_every_replica_gets_the_containers():
     custom = get_serializable(OrderedDict(), SETTINGS, two_node_task()).template.custom
     assert "runPolicy" not in custom and custom["masterReplicas"] == custom["workerReplicas"] == {"replicas": 1}
@@ -259,6 +306,20 @@ def test_gpus_in_kubernetes_units_reach_the_container_resources():
         ),
         ({"nodes": 2, "worker": Role(image="my image")}, "config.worker.image", "not an image reference"),
         ({"nodes": 2, "worker": Role(limits={"gpu": 1})}, "config.worker.limits.gpu", "1 GPU(s) where the task has 0"),
+        ({"elastic": Elastic(nnodes="3:2")}, "config.elastic.nnodes", "needs 1 <= MIN <= MAX (MIN 3, MAX 2)"),
+        ({"elastic": Elastic(nnodes="0:2")}, "config.elastic.nnodes", "needs 1 <= MIN <= MAX"),
+        ({"elastic": Elastic(nnodes="two")}, "config.elastic.nnodes", "expected a number or 'MIN:MAX'"),
+        ({"elastic": Elastic(nnodes="1:2:3")}, "config.elastic.nnodes", "expected a number or 'MIN:MAX'"),
+        ({"elastic": Elastic(nnodes=2, max_restarts=-1)}, "config.elastic.max_restarts", "expected an integer >= 0"),
+        ({"elastic": Elastic(rdzv_configs={"join_timeout": "9"})}, "config.elastic.rdzv_configs.join_timeout", "int"),
+        ({"nodes": 3, "elastic": Elastic(nnodes="1:2")}, "config.nodes", "elastic.nnodes's MAX (2); leave nodes out"),
+        ({"elastic": Elastic(nnodes=2), "master": Role()}, "config.master", "an elastic job has no master"),
+        ({"nodes": 2, "worker": Role(restart_policy="OnFailure")}, "config.worker.restart_policy", "elastic jobs only"),
+        (
+            {"elastic": Elastic(nnodes=2), "worker": Role(restart_policy="Sometimes")},
+            "config.worker.restart_policy",
+            "'Sometimes' is not one of Never, OnFailure, Always",
+        ),
     ],
 )
 def test_mistakes_are_refused_at_definition_naming_the_field(keywords, field, message):
