@@ -81,7 +81,7 @@ docs: $(VENV)/.installed  ## the docs site (mkdocs.yml) into build/site, strict:
 	$(VENV)/bin/mkdocs build --strict
 
 unit: $(VENV)/.installed  ## the unit tests: no service, no image (tests/unit)
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) tests/unit
 
 fast: $(VENV)/.installed postgres  ## everything that needs no Docker: unit, SQLite, PostgreSQL, subprocess emulation
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) -m "not docker"
