@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import os
 import statistics
@@ -26,7 +25,7 @@ from doc_sections import write_section  # bench/ is on sys.path: this is run as 
 from make_table import make_table
 from postgres_server import server
 from postgres_to_parquet import METHODS  # a light module: the children import flytekit, this process does not
-from run import CHILD_ENV, DOC, HERE, RESULTS, ROOT, machine
+from run import CHILD_ENV, DOC, HERE, RESULTS, ROOT, installed_versions, machine
 
 FLOOR = "psql-copy-binary"
 UPSTREAM = "upstream-sqlalchemy"
@@ -170,12 +169,7 @@ def write_doc(summary: dict, args, started: str, raw: str, imported: list, load:
         f".venv/bin/python bench/postgres_run.py --rows {args.rows} --also-rows {args.also_rows} "
         f"--repeats {args.repeats}   # make bench-postgres; part of `make bench`"
     )
-    versions = []
-    for name in PACKAGES:
-        try:
-            versions.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            pass
+    versions = installed_versions(PACKAGES)
     text = f"""## PostgreSQL to parquet
 
 `SELECT * FROM t` on a PostgreSQL table of {args.rows:,} rows (`id int primary key, name text, value float8, created

@@ -8,16 +8,14 @@ seconds, and ``VACUUM ANALYZE`` leaves it as a long-lived table is: visibility m
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Iterator
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
+from tests.postgres_cluster import ServerMissing, cluster  # noqa: E402
 
 GENERATE = """
 SET client_min_messages = warning;
@@ -67,54 +65,11 @@ class Server:
         return name
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def server(parent: str) -> Iterator[Server]:
-    """Start a cluster under ``parent`` (initdb refuses root: run as ``postgres`` or ``nobody`` then); stop it."""
-    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb")]
-    if not binaries or not binaries[-1]:
-        sys.exit("PostgreSQL server binaries are missing: run `make postgres` (scripts/ensure-postgres.sh)")
-    bin_dir = os.path.dirname(binaries[-1])
-    os.makedirs(parent, exist_ok=True)
-    base = tempfile.mkdtemp(prefix="pg-", dir=parent)
-    password = "pw-" + secrets.token_hex(12)
-    with open(os.path.join(base, "pw"), "w") as f:
-        f.write(password)
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        user = "postgres" if _user_exists("postgres") else "nobody"
-        for path in (base, os.path.join(base, "pw")):
-            shutil.chown(path, user)
-        run_as = ["runuser", "-u", user, "--"]
-    port, data = _free_port(), os.path.join(base, "data")
-    subprocess.run(
-        [*run_as, f"{bin_dir}/initdb", "-D", data, "-U", "bench", "-A", "scram-sha-256", f"--pwfile={base}/pw"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c shared_buffers=512MB -c fsync=off"
-    subprocess.run(
-        [*run_as, f"{bin_dir}/pg_ctl", "-D", data, "-l", f"{base}/log", "-w", "start", "-o", options],
-        check=True,
-        capture_output=True,
-    )
+    """A cluster under ``parent`` (the tests' throwaway cluster, tuned for reading: larger shared buffers, no fsync)."""
     try:
-        yield Server(port, password, bin_dir)
-    finally:
-        subprocess.run([*run_as, f"{bin_dir}/pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _user_exists(name: str) -> bool:
-    import pwd
-
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
+        with cluster("bench", parent, "-c shared_buffers=512MB -c fsync=off", stop_mode="fast") as started:
+            yield Server(started.port, started.password, started.bin_dir)
+    except ServerMissing as missing:
+        sys.exit(str(missing))

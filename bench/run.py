@@ -75,17 +75,23 @@ def run_once(method: str, db: str, log: str) -> dict:
     return record
 
 
+def installed_versions(packages) -> list[str]:
+    """``name version`` of each of ``packages`` that is installed."""
+    versions = []
+    for name in packages:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
 def machine() -> list[str]:
     with open("/proc/cpuinfo") as f:
         cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
     with open("/proc/meminfo") as f:
         mem = next((int(line.split()[1]) // 1024**2 for line in f if line.startswith("MemTotal")), 0)
-    versions = []
-    for name in PACKAGES:
-        try:
-            versions.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            pass
+    versions = installed_versions(PACKAGES)
     return [
         f"- CPU: {os.cpu_count()} cores (nproc), {cpu}; memory {mem} GiB; {platform.platform()}",
         f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}",

@@ -3,19 +3,16 @@ services in containers (a registry, PostgreSQL on a compose network) through pyt
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-import pwd
 import secrets
-import shutil
-import socket
 import sqlite3
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.postgres_cluster import ServerMissing, cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,74 +112,14 @@ class Postgres:
             cursor.execute(sql)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres():
     """A throwaway PostgreSQL cluster on 127.0.0.1 with password (scram) authentication."""
-    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb")]
-    if not binaries or not binaries[-1]:
-        pytest.fail("PostgreSQL server binaries are missing: run `make postgres` (scripts/ensure-postgres.sh)")
-    bin_dir = os.path.dirname(binaries[-1])
-    base = Path(tempfile.mkdtemp(prefix="prebuilt-pg-"))
-    password = "pw-" + secrets.token_hex(12)
-    (base / "pw").write_text(password)
-    run_as = []
-    if os.geteuid() == 0:  # initdb refuses root
-        user = "postgres" if _user_exists("postgres") else "nobody"
-        shutil.chown(base, user)
-        shutil.chown(base / "pw", user)
-        run_as = ["runuser", "-u", user, "--"]
-    port = _free_port()
-    data = base / "data"
-    subprocess.run(
-        [
-            *run_as,
-            f"{bin_dir}/initdb",
-            "-D",
-            str(data),
-            "-U",
-            "prebuilt",
-            "-A",
-            "scram-sha-256",
-            f"--pwfile={base / 'pw'}",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *run_as,
-            f"{bin_dir}/pg_ctl",
-            "-D",
-            str(data),
-            "-l",
-            str(base / "log"),
-            "-w",
-            "start",
-            "-o",
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {base}",
-        ],
-        check=True,
-        capture_output=True,
-    )
     try:
-        yield Postgres(port, password)
-    finally:
-        subprocess.run([*run_as, f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
+        with cluster("prebuilt") as server:
+            yield Postgres(server.port, server.password)
+    except ServerMissing as missing:
+        pytest.fail(str(missing))
 
 
 # ------------------------------------------------------------------ Docker image

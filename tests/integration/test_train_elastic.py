@@ -86,13 +86,10 @@ def test_elastic_nodes_in_process_restart_their_workers_after_a_failure(tmp_path
     assert loss == pytest.approx(expected_loss(), rel=1e-9)
 
 
-def test_an_emulated_elastic_job_trains_on_when_a_node_is_lost_and_its_pod_rejoins(tmp_path):
-    """An elastic PyTorchJob of two workers (no master), the second worker's node lost at its 4th step: its pod is
-    killed whole and created again; the first worker's agent restarts its workers, the new pod joins the
-    rendezvous, and the job completes with the numbers of an uninterrupted run, written by whichever pod held
-    global rank 0 in the last round."""
-    task = TrainTask(
-        "elastic_lost_node",
+def two_elastic_workers(tmp_path, name: str) -> TrainTask:
+    """An elastic job of one to two workers, one process each, slow enough (0.5 s a step) to lose a node in."""
+    return TrainTask(
+        name,
         source=bundle(tmp_path),
         command=["main.py"],
         processes_per_node=1,
@@ -101,6 +98,14 @@ def test_an_emulated_elastic_job_trains_on_when_a_node_is_lost_and_its_pod_rejoi
         outputs=OUTPUTS,
         elastic=Elastic(nnodes="1:2", max_restarts=2, rdzv_configs={"last_call_timeout": 60}),
     )
+
+
+def test_an_emulated_elastic_job_trains_on_when_a_node_is_lost_and_its_pod_rejoins(tmp_path):
+    """An elastic PyTorchJob of two workers (no master), the second worker's node lost at its 4th step: its pod is
+    killed whole and created again; the first worker's agent restarts its workers, the new pod joins the
+    rendezvous, and the job completes with the numbers of an uninterrupted run, written by whichever pod held
+    global rank 0 in the last round."""
+    task = two_elastic_workers(tmp_path, "elastic_lost_node")
     lost = NodeLoss(pod=1, after="restart 0 step 3")
     run = Emulator(str(tmp_path / "store"), node_losses=(lost,)).run(task, {})
     assert run.attempts == 1  # no retry: the job itself survived
@@ -119,16 +124,7 @@ def test_an_elastic_job_in_containers_of_the_cpu_image_trains_on_when_a_node_is_
     whole (``docker kill``), a new one joins the second round."""
     volume, env, mounts = env_cache_volume(tmp_path)
     (tmp_path / "store").mkdir()
-    task = TrainTask(
-        "elastic_lost_node_containers",
-        source=bundle(tmp_path),
-        command=["main.py"],
-        processes_per_node=1,
-        dependencies="none",
-        env={"STEP_SECONDS": "0.5"},
-        outputs=OUTPUTS,
-        elastic=Elastic(nnodes="1:2", max_restarts=2, rdzv_configs={"last_call_timeout": 60}),
-    )
+    task = two_elastic_workers(tmp_path, "elastic_lost_node_containers")
     emulator = Emulator(str(tmp_path / "store"), mounts=mounts, env=env, node_losses=(NodeLoss(1, "restart 0 step 3"),))
     run = emulator.run(task, {}, image=train_image, in_container=True)
     assert run.attempts == 1 and run.outputs["world"] == 2
