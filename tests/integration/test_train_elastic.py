@@ -71,33 +71,30 @@ def bundle(tmp_path: Path, script: str = TRAIN) -> str:
 def test_elastic_nodes_in_process_restart_their_workers_after_a_failure(tmp_path):
     """Two nodes' elastic agents on this machine meet at a c10d rendezvous on 127.0.0.1; a rank that fails is
     restarted with every other (max_restarts), and the second round trains to the uninterrupted numbers."""
-    task = TrainTask(
-        "elastic_in_process",
-        source=bundle(tmp_path),
-        command=["main.py"],
-        processes_per_node=1,
-        dependencies="none",
-        env={"FAIL_ONCE": "1"},
-        outputs=OUTPUTS,
-        elastic=Elastic(nnodes="2:2", max_restarts=1),
-    )
+    task = elastic_task(tmp_path, "elastic_in_process", {"FAIL_ONCE": "1"}, Elastic(nnodes="2:2", max_restarts=1))
     loss, world, restarts = task()
     assert (world, restarts) == (2, 1)
     assert loss == pytest.approx(expected_loss(), rel=1e-9)
 
 
-def two_elastic_workers(tmp_path, name: str) -> TrainTask:
-    """An elastic job of one to two workers, one process each, slow enough (0.5 s a step) to lose a node in."""
+def elastic_task(tmp_path, name: str, env: dict, elastic: Elastic) -> TrainTask:
+    """The bundle's script as an elastic task of one process a node."""
     return TrainTask(
         name,
         source=bundle(tmp_path),
         command=["main.py"],
         processes_per_node=1,
         dependencies="none",
-        env={"STEP_SECONDS": "0.5"},
+        env=env,
         outputs=OUTPUTS,
-        elastic=Elastic(nnodes="1:2", max_restarts=2, rdzv_configs={"last_call_timeout": 60}),
+        elastic=elastic,
     )
+
+
+def two_elastic_workers(tmp_path, name: str) -> TrainTask:
+    """One to two workers, slow enough (0.5 s a step) to lose a node in."""
+    elastic = Elastic(nnodes="1:2", max_restarts=2, rdzv_configs={"last_call_timeout": 60})
+    return elastic_task(tmp_path, name, {"STEP_SECONDS": "0.5"}, elastic)
 
 
 def test_an_emulated_elastic_job_trains_on_when_a_node_is_lost_and_its_pod_rejoins(tmp_path):
