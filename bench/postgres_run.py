@@ -187,7 +187,8 @@ row count is checked from the parquet footers after each run):
   the single-connection floor.
 
 Each run is its own process; after one uncounted warm-up round, {args.repeats} rounds are interleaved and medians
-reported. *Task* is the work alone (the task call; DuckDB and ConnectorX from connecting to the parquet file
+reported. *Task* is the work alone, each method's modules imported before its clock starts (ours: pyarrow and the
+ADBC driver, what its reader imports; the task call; DuckDB and ConnectorX from connecting to the parquet file
 written; psql's whole process); *whole process* adds interpreter start and imports; *process CPU* is user + system
 time of the client process (the server's is not counted); *peak RSS* is the child's `ru_maxrss`. `ours` also runs
 at {args.also_rows:,} rows to show that its memory does not grow with the result.
@@ -196,6 +197,13 @@ The one-row query (`SELECT * FROM t WHERE id = :id`): `ours-one-row` is the task
 imported what its reader needs (pyarrow, ADBC; it imported {", ".join(imported) or "neither SQLAlchemy nor pandas"});
 `emulated-*` is a whole run as Flyte runs it, a fresh `pyflyte-execute` in the emulator, ours on PostgreSQL
 against upstream's `SQLite3Task` on a SQLite file.
+
+The ADBC PostgreSQL driver is held below 1.9 (`pyproject.toml`): the Linux wheels of 1.9.0 to 1.13.0 hold a
+driver compiled without optimization (`objdump -d` shows `SwapNetworkToHost` spilling its argument to the stack and
+calling `__bswap_32`), which spends about 3 times the client CPU per row of 1.8.0's: on this table, one connection's
+read into Arrow took 0.77 s of client CPU with 1.13.0 and 0.25 s with 1.8.0, for the same 0.8 s of wall time. On a
+pod's few cores that CPU is taken from the other readers and the parquet encoding: measured on this machine on
+2026-12-08, the task took 1.03 to 1.13 s with 1.13.0; the table below is with the driver listed above.
 
 ### Reproduce
 

@@ -3,7 +3,8 @@ server: the same rows in the same order as one reader, one snapshot while other 
 cancels every reader, and statements that are not plain reads stay on one connection.
 
 The split starts at ``MIN_BLOCKS_PER_READER`` blocks per reader (32 MB); the tables here are a few MB, so the tests
-lower that threshold to 16 blocks (128 kB) in this process, where the task runs."""
+lower that threshold to 16 blocks (128 kB) in this process, where the task runs. The image's test keeps the
+threshold: its table is stored sparsely (``fillfactor``) to span the blocks of two readers with few rows."""
 
 import datetime
 import random
@@ -13,6 +14,7 @@ import psycopg2
 import pyarrow.parquet as pq
 import pytest
 from flytekit import Secret
+from flytekitplugins.prebuilt.emulator import Emulator
 from flytekitplugins.prebuilt.executors.sql import postgres_ranges
 from flytekitplugins.prebuilt.sql import SQLConfig, SQLTask
 
@@ -166,3 +168,28 @@ def test_a_server_that_refuses_more_connections_is_read_on_one(accounts, caplog,
     assert table.equals(read(accounts, "select * from accounts", 1))
     assert not split_into(caplog)
     assert any("a range reader could not start (OperationalError)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.docker
+@pytest.mark.postgres
+def test_the_image_reads_a_large_table_in_ranges_with_the_rows_of_one_reader(postgres, sql_image, tmp_path, monkeypatch):
+    """Through pyflyte-execute in the image, at the executor's own threshold: two readers (the split needs at least
+    two of MIN_BLOCKS_PER_READER blocks), the rows and order of one connection read in process."""
+    monkeypatch.setenv("_FSEC_WAREHOUSE_PASSWORD", postgres.password)
+    postgres.execute(
+        "drop table if exists sparse; create table sparse (id int, name text) with (fillfactor = 10);"
+        "insert into sparse select g, 'row ' || g from generate_series(1, 250000) g; analyze sparse"
+    )
+    task = SQLTask(
+        "sparse",
+        "select * from sparse",
+        SQLConfig(url=postgres.url_without_password, password_secret=PASSWORD, read_connections=2),
+    )
+    secrets = {("warehouse", "password"): postgres.password}
+    emulator = Emulator(str(tmp_path), secrets=secrets, env={"FLYTE_SDK_LOGGING_LEVEL": "20"})  # INFO: the split
+    in_image = emulator.run(task, in_container=True, retries=0)
+    assert "sql: reading sparse in 2 block ranges, one snapshot" in in_image.logs
+    one = SQLTask("sparse_one", "select * from sparse", SQLConfig(url=postgres.url_without_password,
+                  password_secret=PASSWORD, read_connections=1))()  # fmt: skip
+    split = pq.read_table(in_image.literals.literals["results"].scalar.structured_dataset.uri)
+    assert split.num_rows == 250_000 and split.equals(pq.read_table(one.literal.uri))
