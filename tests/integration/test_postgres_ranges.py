@@ -172,7 +172,7 @@ def test_a_server_that_refuses_more_connections_is_read_on_one(accounts, caplog,
 
 @pytest.mark.docker
 @pytest.mark.postgres
-def test_the_image_reads_a_large_table_in_ranges_with_the_rows_of_one_reader(postgres, sql_image, tmp_path, monkeypatch):
+def test_the_image_reads_a_large_table_in_ranges_as_one_reader_would(postgres, sql_image, tmp_path, monkeypatch):
     """Through pyflyte-execute in the image, at the executor's own threshold: two readers (the split needs at least
     two of MIN_BLOCKS_PER_READER blocks), the rows and order of one connection read in process."""
     monkeypatch.setenv("_FSEC_WAREHOUSE_PASSWORD", postgres.password)
