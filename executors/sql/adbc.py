@@ -52,7 +52,8 @@ def adbc_batches(
     for statement in statements[:-1]:
         with _adbc_statement(connection, *numeric_dollar(statement, params)) as prior:
             prior.execute_update()
-    with _adbc_statement(connection, *numeric_dollar(statements[-1], params)) as last:
+    sql, values = numeric_dollar(statements[-1], params)
+    with _adbc_statement(connection, readable_query(connection, sql, values), values) as last:
         if batch_bytes:
             last.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(batch_bytes)})
         stream, _ = last.execute_query()
@@ -64,6 +65,53 @@ def adbc_batches(
         schema = reader.schema
     if empty:  # no rows: still hand on the columns (pa.nulls: from_pylist would import pandas)
         yield _plain(pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema))
+
+
+def readable_query(connection, sql: str, values: list[Any]) -> str:
+    """``sql``, or, when ADBC would hand over some of its columns undecoded, ``sql`` wrapped so that PostgreSQL
+    renders those as its own text output (what psql shows, and the SQLAlchemy reader reads).
+
+    The driver has no Arrow type for many PostgreSQL types (tsvector, inet, point, timetz, xml, bit, ranges, ...):
+    it passes their binary wire format on as opaque bytes, which a reader of the parquet file cannot decode; an
+    interval becomes Arrow's month-day-nano interval, which parquet cannot store. The result's types come from the
+    server before any row is read (``execute_schema``: a prepare and describe, one round trip). Columns are
+    renamed positionally in the wrapper (``AS q(c0, c1, ...)``) and given back their names, so that a result with
+    two columns of one name still reaches the executor's own check of names."""
+    import adbc_driver_manager
+
+    with _adbc_statement(connection, sql, values) as statement:
+        try:
+            described = statement.execute_schema()
+        except adbc_driver_manager.NotSupportedError:
+            return sql
+        schema = pa.Schema._import_from_c(described.address)
+    as_text = [_needs_text(field.type) for field in schema]
+    if not any(as_text):
+        return sql
+    columns = ", ".join(
+        f"{_as_text(f'q.c{i}') if text else f'q.c{i}'} AS {_quoted(field.name)}"
+        for i, (field, text) in enumerate(zip(schema, as_text))
+    )
+    return f"SELECT {columns}\nFROM (\n{sql}\n) AS q({', '.join(f'c{i}' for i in range(len(schema)))})"
+
+
+def _needs_text(kind: pa.DataType) -> bool:
+    """Opaque bytes (a type the driver does not decode) or an interval, also as the elements of an array."""
+    if isinstance(kind, pa.OpaqueType):
+        return pa.types.is_binary(kind.storage_type)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _needs_text(kind.value_type)
+    return pa.types.is_interval(kind)
+
+
+def _as_text(column: str) -> str:
+    """The value's output function, as psql prints it (``format``'s ``%s``; a ``::text`` cast is not always that:
+    ``inet``'s adds the netmask, ``10.0.0.1/32``); NULL stays NULL."""
+    return f"CASE WHEN {column} IS NULL THEN NULL ELSE format('%s', {column}) END"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def adbc_execute(connection, sql: str) -> None:

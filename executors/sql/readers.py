@@ -46,7 +46,32 @@ PG_TYPES = {
     2950: pa.string(),
     114: pa.string(),
     3802: pa.string(),
+    # arrays of those: lists, as ADBC reads them
+    1000: pa.list_(pa.bool_()),
+    1005: pa.list_(pa.int16()),
+    1007: pa.list_(pa.int32()),
+    1016: pa.list_(pa.int64()),
+    1021: pa.list_(pa.float32()),
+    1022: pa.list_(pa.float64()),
+    1009: pa.list_(pa.string()),
+    1014: pa.list_(pa.string()),
+    1015: pa.list_(pa.string()),
+    1182: pa.list_(pa.date32()),
+    1115: pa.list_(pa.timestamp("us")),
+    1185: pa.list_(pa.timestamp("us", tz="UTC")),
+    199: pa.list_(pa.string()),  # json[]
+    3807: pa.list_(pa.string()),  # jsonb[]
 }
+# PostgreSQL types psycopg2 turns into Python values whose str() is not PostgreSQL's text (interval as
+# "1 day, 0:00:00", timetz as "12:00:00+02:00", int4range as "NumericRange(1, 5, '[)')"), and their arrays: read as
+# the server's text, as the ADBC reader reads them (adbc.readable_query)
+PG_AS_SERVER_TEXT = (
+    1186, 1187,  # interval, interval[]
+    1266, 1270,  # timetz, timetz[]
+    3904, 3906, 3908, 3910, 3912, 3926,  # int4range, numrange, tsrange, tstzrange, daterange, int8range
+    3905, 3907, 3909, 3911, 3913, 3927,  # their arrays
+    1041, 651, 1017, 143, 1561, 3643,  # inet[], cidr[], point[], xml[], bit[], tsvector[]
+)  # fmt: skip
 # SQLite's storage classes, by the Python type sqlite3 returns them as (sqlite.org/datatype3.html, 2)
 STORAGE_CLASSES = {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}
 
@@ -68,12 +93,32 @@ def sqlalchemy_connection(url: URL, connect_args: dict[str, Any]):
         # the rows are read on the prefetch thread (parquet_sink.prefetch), one thread at a time; SQLAlchemy allows
         # that for files, not for in-memory databases (``sqlite://``), whose pool keeps sqlite3's thread check
         connect_args = {"check_same_thread": False, **connect_args}
-    engine = create_engine(url, connect_args=connect_args)
+    psycopg2 = url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg2"
+    engine = create_engine(url, connect_args=connect_args, **({"json_deserializer": _unchanged} if psycopg2 else {}))
+    if psycopg2:
+        _read_as_server_text(engine)
     try:
         with engine.connect() as connection:
             yield connection
     finally:
         engine.dispose()
+
+
+def _read_as_server_text(engine) -> None:
+    """psycopg2 connections of ``engine`` read PG_AS_SERVER_TEXT as the server's text (and, through the engine's
+    ``json_deserializer``, JSON as its text, not a dict whose str() is Python's repr)."""
+    from psycopg2 import extensions
+    from sqlalchemy import event
+
+    as_text = extensions.new_type(PG_AS_SERVER_TEXT, "PREBUILT_SERVER_TEXT", lambda value, cursor: value)
+
+    @event.listens_for(engine, "connect")
+    def register(dbapi_connection, record) -> None:
+        extensions.register_type(as_text, dbapi_connection)
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 def sqlalchemy_batches(
