@@ -68,8 +68,9 @@ def test_both_readers_and_the_emulated_run_give_one_table(pg, monkeypatch, tmp_p
     adbc, sqlalchemy = (pq.read_table(odd_task(pg, reader)().literal.uri) for reader in ("adbc", "sqlalchemy"))
     assert adbc.equals(sqlalchemy), (adbc.schema, sqlalchemy.schema)
     emulator = Emulator(str(tmp_path), secrets={("warehouse", "password"): pg.password})
-    emulated = emulator.run(odd_task(pg, "adbc"))
-    assert pq.read_table(emulated.literals.literals["results"].scalar.structured_dataset.uri).equals(adbc)
+    for reader in ("adbc", "sqlalchemy"):
+        emulated = emulator.run(odd_task(pg, reader))
+        assert pq.read_table(emulated.literals.literals["results"].scalar.structured_dataset.uri).equals(adbc), reader
 
 
 @pytest.mark.docker
